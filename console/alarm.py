@@ -1,0 +1,367 @@
+"""Alarms: the engine that turns stored signals into alarms, and the operators' actions on them.
+
+The engine drains `signal_inbox` (filled in the same transaction as each signal) in id order, so it
+runs off the acknowledgement path and loses nothing across a restart. A signal finds its object by
+account; an alarm-class code opens an alarm on the object or joins its open one; a restore is
+recorded against the open alarm; tests, openings/closings and polls only refresh last-seen (done by
+the store). An unknown account raises an "unknown account" alarm instead of vanishing.
+
+Lifecycle: new -> acknowledged -> (dispatched -> on-site, by dispatch) -> closed with an outcome.
+Every step is an appended `alarm_events` row and an audit entry, in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from console import audit, eventcodes
+from console.store import CHANNEL_SIGNALS
+
+log = logging.getLogger("kuzet.alarm")
+
+CHANNEL_ALARMS = "kuzet_alarm"
+ENGINE_LOCK = 0x616C726D  # "alrm": one engine at a time processes the inbox
+
+OUTCOMES = ("real-alarm", "false-alarm", "technical-fault", "test", "owner-cancelled", "other")
+OPEN_STATES = ("new", "acknowledged", "dispatched", "on-site")
+
+UNKNOWN_ACCOUNT_TITLE = {"kk": "Белгісіз аккаунт", "ru": "Неизвестный аккаунт", "en": "Unknown account"}
+
+
+class AlarmError(Exception):
+    """An operator action that is not allowed in the alarm's current state."""
+
+
+@dataclass(slots=True)
+class Actor:
+    user_id: int | None
+    name: str  # username or "system:<component>"
+
+
+SYSTEM = Actor(None, "system:alarm-engine")
+
+
+def _title(info: eventcodes.CodeInfo, zone: str) -> dict[str, str]:
+    words = {"kk": "аймақ", "ru": "зона", "en": "zone"}
+    return {lang: (f"{name} ({words[lang]} {zone})" if zone and zone.strip("0") else name)
+            for lang, name in info.name.items()}
+
+
+async def notify_alarms(conn: asyncpg.Connection, ids: list[int]) -> None:
+    """Tell listeners (web boards) which alarms changed; payloads stay far below 8,000 bytes."""
+    for i in range(0, len(ids), 500):
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_ALARMS, json.dumps(ids[i:i + 500]))
+
+
+_BATCH = """
+DELETE FROM signal_inbox WHERE signal_id IN (
+    SELECT signal_id FROM signal_inbox ORDER BY signal_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING signal_id
+"""
+
+_SIGNALS = """
+SELECT s.id, s.account, s.receiver_no, s.line_no, s.code_kind, s.code, s.qualifier, s.zone,
+       s.received_at, a.object_id, a.id AS account_id
+FROM signals s
+LEFT JOIN LATERAL (
+    SELECT id, object_id FROM accounts a
+    WHERE a.number = s.account
+      AND a.prefix IN ('', 'L' || s.line_no, 'R' || s.receiver_no || 'L' || s.line_no)
+    ORDER BY a.prefix = '' LIMIT 1
+) a ON true
+WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
+"""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    signals: int  # how many queued signals were processed
+    changed: list[int]  # ids of the alarms that changed
+
+
+async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchResult:
+    """Process up to `limit` queued signals in one transaction."""
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ENGINE_LOCK):
+            return BatchResult(0, [])  # another engine is at work
+        ids = [r["signal_id"] for r in await conn.fetch(_BATCH, limit)]
+        if not ids:
+            return BatchResult(0, [])
+        signals = await conn.fetch(_SIGNALS, ids)
+        open_rows = await conn.fetch(
+            "SELECT id, object_id, kind, account, priority FROM alarms"
+            " WHERE state <> 'closed' AND (object_id = ANY($1::bigint[]) OR (object_id IS NULL AND account = ANY($2::text[])))",
+            list({s["object_id"] for s in signals if s["object_id"] is not None}),
+            list({s["account"] for s in signals if s["object_id"] is None}),
+        )
+        # key: (object_id, kind) for known objects, (None, account) for unknown accounts
+        open_alarms: dict[tuple[Any, str], asyncpg.Record | dict[str, Any]] = {}
+        for r in open_rows:
+            key = (r["object_id"], r["kind"]) if r["object_id"] is not None else (None, r["account"])
+            open_alarms.setdefault(key, r)
+        events: list[tuple[int, datetime, str, int, str]] = []
+        entries: list[audit.Entry] = []
+        changed: dict[int, None] = {}
+        now = datetime.now(UTC)
+        for s in signals:
+            if s["object_id"] is None:
+                await _unknown_account(conn, s, open_alarms, events, entries, changed, now)
+                continue
+            info = eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
+            key = (s["object_id"], "signal")
+            current = open_alarms.get(key)
+            if info.is_restore:
+                if current is not None:
+                    events.append((current["id"], now, "restore", s["id"], "{}"))
+                    await conn.execute(
+                        "UPDATE alarms SET restored = true, updated_at = $2, last_signal_id = $3,"
+                        " signal_count = signal_count + 1 WHERE id = $1", current["id"], now, s["id"])
+                    entries.append(audit.Entry(SYSTEM.name, "alarm.restore", "alarm", str(current["id"]),
+                                               {"signal_id": s["id"], "code": s["code"]}, now))
+                    changed[current["id"]] = None
+                continue
+            if not info.opens_alarm:
+                continue
+            if current is not None:
+                events.append((current["id"], now, "signal", s["id"], "{}"))
+                await conn.execute(
+                    "UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + 1,"
+                    " priority = least(priority, $4), restored = false WHERE id = $1",
+                    current["id"], now, s["id"], info.priority)
+                entries.append(audit.Entry(SYSTEM.name, "alarm.signal", "alarm", str(current["id"]),
+                                           {"signal_id": s["id"], "code": s["code"]}, now))
+                changed[current["id"]] = None
+                continue
+            alarm_id = await conn.fetchval(
+                "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at,"
+                " first_signal_id, last_signal_id, signal_count) VALUES ($1, $2, 'signal', $3, $4, $5, $6, $6, $7, $7, 1)"
+                " RETURNING id",
+                s["object_id"], s["account"], info.klass, info.priority, _title(info, s["zone"]), now, s["id"])
+            open_alarms[key] = {"id": alarm_id, "object_id": s["object_id"], "kind": "signal",
+                                "account": s["account"], "priority": info.priority}
+            events.append((alarm_id, now, "opened", s["id"], "{}"))
+            entries.append(audit.Entry(SYSTEM.name, "alarm.opened", "alarm", str(alarm_id),
+                                       {"signal_id": s["id"], "code": s["code"], "klass": info.klass}, now))
+            changed[alarm_id] = None
+        if events:
+            await conn.executemany(
+                "INSERT INTO alarm_events (alarm_id, at, kind, signal_id, detail) VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+                events)
+        await audit.append(conn, entries)
+        if changed:
+            await notify_alarms(conn, list(changed))
+        return BatchResult(len(ids), list(changed))
+
+
+async def _unknown_account(conn: asyncpg.Connection, s: asyncpg.Record, open_alarms: dict[Any, Any],
+                           events: list[tuple[int, datetime, str, int, str]], entries: list[audit.Entry],
+                           changed: dict[int, None], now: datetime) -> None:
+    key = (None, s["account"])
+    current = open_alarms.get(key)
+    if current is not None:
+        events.append((current["id"], now, "signal", s["id"], "{}"))
+        await conn.execute("UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + 1"
+                           " WHERE id = $1", current["id"], now, s["id"])
+        changed[current["id"]] = None
+        return
+    title = {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}
+    alarm_id = await conn.fetchval(
+        "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at,"
+        " first_signal_id, last_signal_id, signal_count) VALUES (NULL, $1, 'unknown-account', 'other', 2, $2, $3, $3, $4, $4, 1)"
+        " RETURNING id", s["account"], title, now, s["id"])
+    open_alarms[key] = {"id": alarm_id, "object_id": None, "kind": "unknown-account", "account": s["account"]}
+    events.append((alarm_id, now, "opened", s["id"], "{}"))
+    entries.append(audit.Entry(SYSTEM.name, "alarm.opened", "alarm", str(alarm_id),
+                               {"signal_id": s["id"], "kind": "unknown-account", "account": s["account"]}, now))
+    changed[alarm_id] = None
+
+
+async def raise_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
+                      klass: str, priority: int, title: dict[str, str], detail: dict[str, Any] | None = None,
+                      actor: Actor = SYSTEM) -> int:
+    """Open (or join) an alarm that no panel signal caused: failure to communicate, receiver trouble,
+    schedule violations. Joins the open alarm of the same kind on the same object/account."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        alarm_id = await conn.fetchval(
+            "SELECT id FROM alarms WHERE state <> 'closed' AND kind = $1 AND account = $2"
+            " AND object_id IS NOT DISTINCT FROM $3 ORDER BY id DESC LIMIT 1", kind, account, object_id)
+        if alarm_id is None:
+            alarm_id = await conn.fetchval(
+                "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                object_id, account, kind, klass, priority, title, now)
+            event = "opened"
+        else:
+            await conn.execute("UPDATE alarms SET updated_at = $2, restored = false WHERE id = $1", alarm_id, now)
+            event = "signal"
+        await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+                           alarm_id, now, event, detail or {})
+        await audit.append(conn, [audit.Entry(actor.name, f"alarm.{event}", "alarm", str(alarm_id),
+                                              {"kind": kind, **(detail or {})}, now)])
+        await notify_alarms(conn, [alarm_id])
+    return int(alarm_id)
+
+
+async def restore_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
+                        detail: dict[str, Any] | None = None, actor: Actor = SYSTEM) -> int | None:
+    """Record the end of the condition behind an open alarm of `kind` (e.g. communication is back)."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        alarm_id = await conn.fetchval(
+            "SELECT id FROM alarms WHERE state <> 'closed' AND kind = $1 AND account = $2"
+            " AND object_id IS NOT DISTINCT FROM $3 AND NOT restored ORDER BY id DESC LIMIT 1", kind, account, object_id)
+        if alarm_id is None:
+            return None
+        await conn.execute("UPDATE alarms SET restored = true, updated_at = $2 WHERE id = $1", alarm_id, now)
+        await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, detail) VALUES ($1, $2, 'restore', $3)",
+                           alarm_id, now, detail or {})
+        await audit.append(conn, [audit.Entry(actor.name, "alarm.restore", "alarm", str(alarm_id), detail or {}, now)])
+        await notify_alarms(conn, [alarm_id])
+    return int(alarm_id)
+
+
+async def _transition(conn: asyncpg.Connection, alarm_id: int, actor: Actor, *, event: str, sql: str,
+                      args: tuple[Any, ...], allowed: tuple[str, ...], detail: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        state = await conn.fetchval("SELECT state FROM alarms WHERE id = $1 FOR UPDATE", alarm_id)
+        if state is None:
+            raise AlarmError(f"alarm {alarm_id} does not exist")
+        if state not in allowed:
+            raise AlarmError(f"alarm {alarm_id} is {state}; cannot {event}")
+        await conn.execute(sql, alarm_id, now, actor.user_id, *args)
+        await conn.execute(
+            "INSERT INTO alarm_events (alarm_id, at, kind, user_id, detail) VALUES ($1, $2, $3, $4, $5)",
+            alarm_id, now, event, actor.user_id, detail)
+        await audit.append(conn, [audit.Entry(actor.name, f"alarm.{event}", "alarm", str(alarm_id), detail, now)])
+        await notify_alarms(conn, [alarm_id])
+    result = await get(conn, alarm_id)
+    assert result is not None
+    return result
+
+
+async def acknowledge(conn: asyncpg.Connection, alarm_id: int, actor: Actor) -> dict[str, Any]:
+    return await _transition(
+        conn, alarm_id, actor, event="acknowledged", allowed=("new",), detail={}, args=(),
+        sql="UPDATE alarms SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,"
+            " updated_at = $2 WHERE id = $1")
+
+
+async def close(conn: asyncpg.Connection, alarm_id: int, actor: Actor, outcome: str, note: str = "") -> dict[str, Any]:
+    """Close with an outcome. A new alarm must be acknowledged first: someone has to have looked."""
+    if outcome not in OUTCOMES:
+        raise AlarmError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
+    return await _transition(
+        conn, alarm_id, actor, event="closed", allowed=("acknowledged", "dispatched", "on-site"),
+        detail={"outcome": outcome, "note": note}, args=(outcome,),
+        sql="UPDATE alarms SET state = 'closed', closed_at = $2, closed_by = $3, outcome = $4,"
+            " updated_at = $2 WHERE id = $1")
+
+
+async def add_note(conn: asyncpg.Connection, alarm_id: int, actor: Actor, note: str) -> None:
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM alarms WHERE id = $1", alarm_id):
+            raise AlarmError(f"alarm {alarm_id} does not exist")
+        await conn.execute("INSERT INTO alarm_events (alarm_id, kind, user_id, detail) VALUES ($1, 'note', $2, $3)",
+                           alarm_id, actor.user_id, {"note": note})
+        await audit.append(conn, [audit.Entry(actor.name, "alarm.note", "alarm", str(alarm_id), {"note": note})])
+        await notify_alarms(conn, [alarm_id])
+
+
+_ALARM_COLUMNS = """
+SELECT al.id, al.object_id, o.name AS object_name, o.address, o.latitude, o.longitude,
+       o.terror_vulnerable, al.account, al.kind, al.klass, al.priority, al.title, al.state,
+       al.opened_at, al.updated_at, al.signal_count, al.restored, al.acknowledged_at, al.closed_at,
+       al.outcome, ls.code AS last_code, ls.code_kind AS last_code_kind, ls.zone AS last_zone
+FROM alarms al
+LEFT JOIN guarded_objects o ON o.id = al.object_id
+LEFT JOIN signals ls ON ls.id = al.last_signal_id
+"""
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int) -> dict[str, Any] | None:
+    r = await conn.fetchrow(_ALARM_COLUMNS + " WHERE al.id = $1", alarm_id)
+    return dict(r) if r else None
+
+
+async def get_many(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(_ALARM_COLUMNS + " WHERE al.id = ANY($1::bigint[])", ids)
+    return [dict(r) for r in rows]
+
+
+async def list_alarms(conn: asyncpg.Connection | asyncpg.Pool, *, include_closed: bool = False,
+                      limit: int = 200) -> list[dict[str, Any]]:
+    """Open alarms, most urgent first (priority, then oldest); with closed ones newest first."""
+    if include_closed:
+        rows = await conn.fetch(_ALARM_COLUMNS + " ORDER BY al.id DESC LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(_ALARM_COLUMNS + " WHERE al.state <> 'closed'"
+                                " ORDER BY al.priority, al.opened_at LIMIT $1", limit)
+    return [dict(r) for r in rows]
+
+
+async def history(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT e.id, e.at, e.kind, e.signal_id, e.detail, u.username, s.code, s.code_kind, s.qualifier, s.zone"
+        " FROM alarm_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN signals s ON s.id = e.signal_id"
+        " WHERE e.alarm_id = $1 ORDER BY e.id", alarm_id)
+    return [dict(r) for r in rows]
+
+
+class AlarmEngine:
+    """Runs `process_batch` whenever the store announces new signals (and every second regardless,
+    so a missed notification only delays, never loses)."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self.pool = pool
+        self.dsn = dsn
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.processed_batches = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alarm-engine")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+    async def _listen(self) -> None:
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await asyncpg.connect(self.dsn)
+            await self._listener.add_listener(CHANNEL_SIGNALS, lambda *_: self._wake.set())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+                async with self.pool.acquire() as conn:
+                    while (await process_batch(conn)).signals:
+                        self.processed_batches += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database went away: keep trying, nothing is lost
+                log.warning("alarm engine: %s", exc)
+                await self._close_listener()
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)

@@ -1,0 +1,159 @@
+"""The `kuzet` command. It only parses arguments and calls into the packages that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from console import config, db
+
+log = logging.getLogger("kuzet")
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    s = config.load(getattr(args, "config", None))
+    if getattr(args, "home", None):
+        s.home = Path(args.home).resolve()
+    return s
+
+
+async def _wait_for_stop() -> None:
+    """Until SIGINT or SIGTERM: both stop the whole system cleanly (embedded database included)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: float) -> int:
+    from console.cli.runtime import System
+
+    system = System(settings)
+    sims: list[subprocess.Popen[bytes]] = []
+    try:
+        await system.start()
+        assert system.pool is not None
+        print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
+        for r in system.receivers:
+            print(f"  DC-09 receiver {r.name}: TCP and UDP {r.host}:{r.port}", flush=True)
+        print(f"  data: {settings.home}", flush=True)
+        if demo:
+            from console.cli import demo as demo_mod
+
+            creds = await demo_mod.seed(system.pool, settings.home)
+            print("Demo users (user / password / role):", flush=True)
+            for c in creds:
+                print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
+            port = system.receivers[0].port
+            sims = demo_mod.start_simulators("127.0.0.1", port, panels=panels, rate=rate)
+            print(f"Simulated panels: {len(sims)} simulator processes feeding DC-09 on port {port}.", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
+        await _wait_for_stop()
+    finally:
+        for p in sims:
+            p.terminate()
+        for p in sims:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await system.stop()
+        print("Kuzet stopped.", flush=True)
+    return 0
+
+
+async def _db(settings: config.Settings, action: str) -> int:
+    embedded = None
+    dsn = settings.database_url
+    if not dsn:
+        embedded = db.EmbeddedServer(settings.pgdata)
+        dsn = embedded.start()
+    try:
+        conn = await db.connect(dsn)
+        try:
+            if action == "migrate":
+                applied = await db.migrate(conn)
+                print(f"applied: {applied or 'nothing (up to date)'}")
+            else:
+                if not await _has_schema(conn):
+                    await db.migrate(conn)
+                st = await db.status(conn)
+                for k, v in st.items():
+                    print(f"{k}: {v}")
+        finally:
+            await conn.close()
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+async def _has_schema(conn: Any) -> bool:
+    return bool(await conn.fetchval("SELECT to_regclass('public.signals') IS NOT NULL"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kuzet", description="Kuzet centralized security post")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("demo", help="the whole system with simulated panels over a seeded demo post")
+    p.add_argument("--dc09-port", type=int, default=7000)
+    p.add_argument("--web-port", type=int, default=8000)
+    p.add_argument("--home", help="data directory (default $KUZET_HOME or ./var)")
+    p.add_argument("--panels", type=int, default=12, help="simulated panels")
+    p.add_argument("--rate", type=float, default=0.5, help="events per second over all simulated panels")
+
+    p = sub.add_parser("run", help="run the post from a TOML configuration")
+    p.add_argument("--config", required=True)
+    p.add_argument("--home")
+
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("action", choices=["migrate", "status"])
+    p.add_argument("--config")
+    p.add_argument("--home")
+
+    p = sub.add_parser("sim", help="panel simulators speaking the real protocols")
+    simsub = p.add_subparsers(dest="sim", required=True)
+    from receivers.sim import dc09 as sim_dc09
+
+    sim_dc09.add_arguments(simsub.add_parser("dc09", help="a DC-09 transmitter (SIA DC-03 or Contact ID)"))
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    benchsub = p.add_subparsers(dest="bench", required=True)
+    from receivers.sim import bench
+
+    bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    if args.cmd in ("demo", "run"):
+        s = _settings(args)
+        if args.cmd == "demo":
+            s.web_port = args.web_port
+            s.dc09 = [config.Dc09Config(port=args.dc09_port)]
+        return asyncio.run(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),
+                                rate=getattr(args, "rate", 0.0)))
+    if args.cmd == "db":
+        return asyncio.run(_db(_settings(args), args.action))
+    if args.cmd == "sim":
+        return sim_dc09.main(args)
+    if args.cmd == "bench":
+        return bench.main_ingest(args)
+    parser.error("unknown command")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+

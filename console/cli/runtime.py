@@ -1,0 +1,149 @@
+"""The composition root: start and stop the whole post (database, store, alarm engine, receivers,
+web) in one process. Only this package imports receivers and web; the core never does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import uvicorn
+
+from console import db, eventcodes
+from console.account import CHANNEL_ACCOUNTS, AccountDirectory
+from console.alarm import AlarmEngine
+from console.config import Settings
+from console.store import SignalStore
+
+log = logging.getLogger("kuzet")
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM and stops everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class System:
+    settings: Settings
+    with_web: bool = True
+    with_receivers: bool = True
+    with_engine: bool = True
+    dsn: str = ""
+    pool: asyncpg.Pool | None = None
+    store: SignalStore | None = None
+    directory: AccountDirectory = field(default_factory=AccountDirectory)
+    receivers: list[Any] = field(default_factory=list)
+    engine: AlarmEngine | None = None
+    web_port: int = 0
+    _embedded: db.EmbeddedServer | None = None
+    _web: _Uvicorn | None = None
+    _web_task: asyncio.Task[None] | None = None
+    _listener: asyncpg.Connection | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        s = self.settings
+        if s.database_url:
+            self.dsn = s.database_url
+        else:
+            self._embedded = db.EmbeddedServer(s.pgdata)
+            self.dsn = await asyncio.to_thread(self._embedded.start)
+        await db.wait_ready(self.dsn)
+        conn = await db.connect(self.dsn)
+        try:
+            await db.migrate(conn)
+        finally:
+            await conn.close()
+        self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
+        await self.directory.load(self.pool)
+        self._listener = await asyncpg.connect(self.dsn)
+        await self._listener.add_listener(CHANNEL_ACCOUNTS, self._accounts_changed)
+        self.store = SignalStore(self.pool, dedup_window=s.dedup_window)
+        await self.store.start()
+        if self.with_engine:
+            self.engine = AlarmEngine(self.pool, self.dsn)
+            await self.engine.start()
+        if self.with_receivers:
+            await self._start_receivers()
+        if self.with_web:
+            await self._start_web()
+
+    def _accounts_changed(self, *_: object) -> None:
+        async def reload() -> None:
+            if self.pool is not None:
+                n = await self.directory.load(self.pool)
+                log.info("account directory reloaded: %d accounts", n)
+
+        self._tasks.append(asyncio.create_task(reload()))
+
+    async def _start_receivers(self) -> None:
+        from receivers.dc09.server import Dc09Server
+
+        assert self.store is not None
+        for i, c in enumerate(self.settings.dc09):
+            srv = Dc09Server(self.store, self.directory, name=f"dc09-{i + 1}" if i else "dc09",
+                             host=c.host, port=c.port, tcp=c.tcp, udp=c.udp, window=c.window,
+                             idle_timeout=c.idle_timeout, is_known_code=eventcodes.is_known)
+            await srv.start()
+            self.receivers.append(srv)
+
+    async def _start_web(self) -> None:
+        from web.app import create_app
+
+        assert self.pool is not None
+        app = create_app(self.pool, self.dsn, health=self.health, settings=self.settings)
+        config = uvicorn.Config(app, host=self.settings.web_host, port=self.settings.web_port,
+                                log_level="warning", ws_per_message_deflate=False,
+                                timeout_graceful_shutdown=3, lifespan="on")
+        self._web = _Uvicorn(config)
+        self._web_task = asyncio.create_task(self._web.serve(), name="web")
+        while not self._web.started:
+            if self._web_task.done():
+                self._web_task.result()  # raises why it could not start (port taken, ...)
+                raise RuntimeError("web server stopped during start-up")
+            await asyncio.sleep(0.02)
+        sock = self._web.servers[0].sockets[0]
+        self.web_port = sock.getsockname()[1]
+
+    def health(self) -> list[dict[str, Any]]:
+        """Every receiver's state for the API and the board."""
+        out = []
+        for r in self.receivers:
+            st = r.stats
+            out.append({"name": st.name, "kind": st.kind, "state": "running", "connections": st.connections,
+                        "accepted": st.accepted, "acked": st.acked, "not_acked": st.not_acked,
+                        "rejected": st.rejected, "last_minute": st.last_minute(),
+                        "last_signal_at": st.last_signal_at.isoformat() if st.last_signal_at else None})
+        return out
+
+    async def stop(self) -> None:
+        if self._web is not None and self._web_task is not None:
+            self._web.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._web_task
+        for r in self.receivers:
+            with contextlib.suppress(Exception):
+                await r.stop()
+        self.receivers.clear()
+        if self.engine:
+            await self.engine.stop()
+        if self.store:
+            await self.store.stop()
+        for t in self._tasks:
+            t.cancel()
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), 5)
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)

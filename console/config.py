@@ -1,0 +1,67 @@
+"""Configuration: `$KUZET_HOME`, the database, and the receivers, from TOML and the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(slots=True)
+class Dc09Config:
+    host: str = "127.0.0.1"
+    port: int = 7000
+    tcp: bool = True
+    udp: bool = True
+    window: tuple[int, int] = (40, 20)  # accepted timestamp skew: seconds in the past, in the future
+    idle_timeout: float = 120.0  # a connection silent this long with a half frame is closed
+
+
+@dataclass(slots=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(os.environ.get("KUZET_HOME", "./var")).resolve())
+    database_url: str | None = field(default_factory=lambda: os.environ.get("KUZET_DATABASE_URL") or None)
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    timezone: str = "Asia/Almaty"
+    dc09: list[Dc09Config] = field(default_factory=lambda: [Dc09Config()])
+    serial: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.serial
+    modbus: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.modbus
+    dedup_window: float = 120.0  # seconds within which an identical message counts as a retry
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+
+def load(path: str | Path | None = None) -> Settings:
+    """Settings from a TOML file (see README, "Configuration"); the environment wins for the database."""
+    s = Settings()
+    if path is None:
+        return s
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    if "home" in data:
+        s.home = Path(data["home"]).resolve()
+    db = data.get("database", {})
+    if db.get("url") and not os.environ.get("KUZET_DATABASE_URL"):
+        s.database_url = db["url"]
+    web = data.get("web", {})
+    s.web_host = web.get("host", s.web_host)
+    s.web_port = int(web.get("port", s.web_port))
+    s.timezone = data.get("timezone", s.timezone)
+    s.dedup_window = float(data.get("dedup_window", s.dedup_window))
+    recv = data.get("receivers", {})
+    if "dc09" in recv:
+        s.dc09 = []
+        for r in recv["dc09"]:
+            w = r.get("window", [40, 20])
+            s.dc09.append(Dc09Config(
+                host=r.get("host", "127.0.0.1"), port=int(r.get("port", 7000)),
+                tcp=bool(r.get("tcp", True)), udp=bool(r.get("udp", True)),
+                window=(int(w[0]), int(w[1])), idle_timeout=float(r.get("idle_timeout", 120.0)),
+            ))
+    s.serial = list(recv.get("serial", []))
+    s.modbus = list(recv.get("modbus", []))
+    return s

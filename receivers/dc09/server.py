@@ -1,0 +1,229 @@
+"""The asyncio transport around the DC-09 codec: TCP (a stream, many frames per connection, thousands
+of connections) and UDP (one datagram per frame). All protocol decisions are the codec's; this layer
+only moves bytes, hands accepted frames to the signal store, and writes the ACK after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from console.account import AccountDirectory
+from console.store import RejectedRecord, SignalStore
+from receivers.dc09.codec import AccountKey, Accepted, Dc09Codec, KeyLookup, Rejected
+
+log = logging.getLogger("kuzet.dc09")
+
+
+@dataclass(slots=True)
+class ReceiverStats:
+    """What the health view shows about one receiver."""
+
+    name: str
+    kind: str
+    connections: int = 0
+    accepted: int = 0
+    acked: int = 0
+    not_acked: int = 0  # frames whose commit failed: no ACK went out
+    rejected: int = 0
+    last_signal_at: datetime | None = None
+    recent: list[float] = field(default_factory=list)  # monotonic times of accepted frames, last minute
+
+    def note_accepted(self) -> None:
+        self.accepted += 1
+        self.last_signal_at = datetime.now(UTC)
+        now = time.monotonic()
+        self.recent.append(now)
+        if len(self.recent) > 4096 or (self.recent and self.recent[0] < now - 60):
+            cut = now - 60
+            self.recent = [t for t in self.recent if t >= cut]
+
+    def last_minute(self) -> int:
+        cut = time.monotonic() - 60
+        return sum(1 for t in self.recent if t >= cut)
+
+
+def key_lookup(directory: AccountDirectory) -> KeyLookup:
+    def lookup(receiver_no: str, line_no: str, account: str) -> AccountKey | None:
+        acc = directory.find(receiver_no, line_no, account)
+        return None if acc is None else AccountKey(True, acc.key)
+
+    return lookup
+
+
+class _Handler:
+    """What TCP and UDP share: hand accepted frames to the store, record rejected ones."""
+
+    def __init__(self, store: SignalStore, stats: ReceiverStats) -> None:
+        self.store = store
+        self.stats = stats
+
+    def record(self, ev: Rejected, peer: str) -> None:
+        self.stats.rejected += 1
+        self.store.reject(RejectedRecord(datetime.now(UTC), self.stats.name, peer, ev.reason, ev.detail,
+                                         ev.account, ev.reply, ev.raw))
+
+    def accept(self, ev: Accepted, send: Callable[[bytes], None]) -> None:
+        self.stats.note_accepted()
+        stats = self.stats
+        reply = ev.reply
+
+        def done(ok: bool) -> None:
+            if ok:
+                stats.acked += 1
+                send(reply)
+            else:
+                stats.not_acked += 1  # no ACK: the panel retries or uses its backup path
+
+        self.store.submit(ev.items, done)
+
+
+class Dc09TcpProtocol(asyncio.Protocol):
+    def __init__(self, server: Dc09Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.codec: Dc09Codec | None = None
+        self.last_data = time.monotonic()
+        self.peer = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = f"{host}:{port}"
+        self.codec = self.server.new_codec(self.peer)
+        self.server.connections.add(self)
+        self.server.stats.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.server.stats.connections -= 1
+
+    def data_received(self, data: bytes) -> None:
+        assert self.codec is not None and self.transport is not None
+        self.last_data = time.monotonic()
+        handler = self.server.handler
+        for ev in self.codec.feed(data):
+            if isinstance(ev, Accepted):
+                handler.accept(ev, self._send)
+            else:
+                handler.record(ev, self.peer)
+                if ev.reply:
+                    self._send(ev.reply)
+                if ev.close:
+                    self.transport.close()
+                    return
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def check_idle(self, now: float) -> None:
+        """A half frame left hanging is recorded and the connection closed; a quiet idle one is kept
+        until the receiver's idle timeout (panels hold connections open between polls)."""
+        assert self.codec is not None and self.transport is not None
+        idle = now - self.last_data
+        if self.codec.pending() and idle > self.server.unfinished_timeout:
+            for ev in self.codec.timeout():
+                self.server.handler.record(ev, self.peer)
+            self.transport.close()
+        elif idle > self.server.idle_timeout:
+            self.transport.close()
+
+
+class Dc09UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: Dc09Server) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # selector transports before 3.12 fail isinstance
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        codec = self.server.new_codec(peer)
+        transport = self.transport
+        assert transport is not None
+
+        def send(reply: bytes) -> None:
+            transport.sendto(reply, addr)
+
+        for ev in codec.datagram(data):
+            if isinstance(ev, Accepted):
+                self.server.handler.accept(ev, send)
+            else:
+                self.server.handler.record(ev, peer)
+                if ev.reply:
+                    send(ev.reply)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("%s: %s", self.server.name, exc)
+
+
+class Dc09Server:
+    """One DC-09 receiver: a TCP listener and/or a UDP socket on the same port."""
+
+    def __init__(self, store: SignalStore, directory: AccountDirectory, *, name: str = "dc09",
+                 host: str = "127.0.0.1", port: int = 7000, tcp: bool = True, udp: bool = True,
+                 window: tuple[int, int] = (40, 20), idle_timeout: float = 600.0,
+                 unfinished_timeout: float = 10.0, is_known_code: Callable[[str, str], bool] | None = None) -> None:
+        self.name = name
+        self.host, self.port, self.tcp, self.udp = host, port, tcp, udp
+        self.window = window
+        self.idle_timeout = idle_timeout
+        self.unfinished_timeout = unfinished_timeout
+        self.stats = ReceiverStats(name, "dc09")
+        self.handler = _Handler(store, self.stats)
+        self.lookup = key_lookup(directory)
+        self.is_known_code = is_known_code or (lambda kind, code: True)
+        self.connections: set[Dc09TcpProtocol] = set()
+        self._tcp: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def new_codec(self, peer: str) -> Dc09Codec:
+        return Dc09Codec(self.name, peer, self.lookup, is_known_code=self.is_known_code, window=self.window)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.tcp:
+            self._tcp = await loop.create_server(lambda: Dc09TcpProtocol(self), self.host, self.port,
+                                                 backlog=4096, reuse_address=True)
+            if self.port == 0:
+                self.port = self._tcp.sockets[0].getsockname()[1]
+        if self.udp:
+            transport, _ = await loop.create_datagram_endpoint(lambda: Dc09UdpProtocol(self),
+                                                               local_addr=(self.host, self.port))
+            self._udp = transport
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.name}-idle-sweep")
+        log.info("%s listening on %s:%d (tcp=%s udp=%s)", self.name, self.host, self.port, self.tcp, self.udp)
+
+    async def _sweep(self) -> None:
+        # One periodic sweep instead of a timer per connection: cheap at 10,000 connections.
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                try:
+                    conn.check_idle(now)
+                except Exception:
+                    log.exception("idle check")
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._tcp:
+            self._tcp.close()
+            for c in list(self.connections):
+                if c.transport:
+                    c.transport.close()
+            await self._tcp.wait_closed()
+        if self._udp:
+            self._udp.close()
