@@ -88,7 +88,11 @@ class BatchResult:
 
 
 async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchResult:
-    """Process up to `limit` queued signals in one transaction."""
+    """Process up to `limit` queued signals in one transaction.
+
+    Work is gathered per alarm and written once per batch (one UPDATE per touched alarm, one
+    executemany of events, one audit append), so a storm costs little more than a trickle.
+    """
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ENGINE_LOCK):
             return BatchResult(0, [])  # another engine is at work
@@ -97,91 +101,88 @@ async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchRes
             return BatchResult(0, [])
         signals = await conn.fetch(_SIGNALS, ids)
         open_rows = await conn.fetch(
-            "SELECT id, object_id, kind, account, priority FROM alarms"
-            " WHERE state <> 'closed' AND (object_id = ANY($1::bigint[]) OR (object_id IS NULL AND account = ANY($2::text[])))",
+            "SELECT id, object_id, kind, account FROM alarms WHERE state <> 'closed'"
+            " AND (object_id = ANY($1::bigint[]) OR (object_id IS NULL AND account = ANY($2::text[])))"
+            " ORDER BY id",
             list({s["object_id"] for s in signals if s["object_id"] is not None}),
             list({s["account"] for s in signals if s["object_id"] is None}),
         )
-        # key: (object_id, kind) for known objects, (None, account) for unknown accounts
-        open_alarms: dict[tuple[Any, str], asyncpg.Record | dict[str, Any]] = {}
+        # key: (object_id, "signal") for known objects, (None, account) for unknown accounts
+        open_alarms: dict[tuple[Any, str], int] = {}
         for r in open_rows:
-            key = (r["object_id"], r["kind"]) if r["object_id"] is not None else (None, r["account"])
-            open_alarms.setdefault(key, r)
-        events: list[tuple[int, datetime, str, int, str]] = []
+            if r["object_id"] is not None and r["kind"] == "signal":
+                open_alarms[(r["object_id"], "signal")] = r["id"]
+            elif r["object_id"] is None and r["kind"] == "unknown-account":
+                open_alarms[(None, r["account"])] = r["id"]
+        touched: dict[int, _Touch] = {}
+        events: list[tuple[int, datetime, str, int]] = []
         entries: list[audit.Entry] = []
-        changed: dict[int, None] = {}
         now = datetime.now(UTC)
         for s in signals:
-            if s["object_id"] is None:
-                await _unknown_account(conn, s, open_alarms, events, entries, changed, now)
-                continue
-            info = eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
-            key = (s["object_id"], "signal")
+            unknown = s["object_id"] is None
+            info = None if unknown else eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
+            key = (None, s["account"]) if unknown else (s["object_id"], "signal")
             current = open_alarms.get(key)
-            if info.is_restore:
+            if info is not None and info.is_restore:
                 if current is not None:
-                    events.append((current["id"], now, "restore", s["id"], "{}"))
-                    await conn.execute(
-                        "UPDATE alarms SET restored = true, updated_at = $2, last_signal_id = $3,"
-                        " signal_count = signal_count + 1 WHERE id = $1", current["id"], now, s["id"])
-                    entries.append(audit.Entry(SYSTEM.name, "alarm.restore", "alarm", str(current["id"]),
+                    touched.setdefault(current, _Touch()).add(s["id"], None, restored=True)
+                    events.append((current, now, "restore", s["id"]))
+                    entries.append(audit.Entry(SYSTEM.name, "alarm.restore", "alarm", str(current),
                                                {"signal_id": s["id"], "code": s["code"]}, now))
-                    changed[current["id"]] = None
                 continue
-            if not info.opens_alarm:
-                continue
+            if info is not None and not info.opens_alarm:
+                continue  # tests, openings/closings, status: last-seen is all they change
             if current is not None:
-                events.append((current["id"], now, "signal", s["id"], "{}"))
-                await conn.execute(
-                    "UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + 1,"
-                    " priority = least(priority, $4), restored = false WHERE id = $1",
-                    current["id"], now, s["id"], info.priority)
-                entries.append(audit.Entry(SYSTEM.name, "alarm.signal", "alarm", str(current["id"]),
+                touched.setdefault(current, _Touch()).add(s["id"], info.priority if info else None, restored=False)
+                events.append((current, now, "signal", s["id"]))
+                entries.append(audit.Entry(SYSTEM.name, "alarm.signal", "alarm", str(current),
                                            {"signal_id": s["id"], "code": s["code"]}, now))
-                changed[current["id"]] = None
                 continue
+            if info is None:
+                title = {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}
+                kind, klass, priority = "unknown-account", "other", 2
+            else:
+                title, kind, klass, priority = _title(info, s["zone"]), "signal", info.klass, info.priority
             alarm_id = await conn.fetchval(
                 "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at,"
-                " first_signal_id, last_signal_id, signal_count) VALUES ($1, $2, 'signal', $3, $4, $5, $6, $6, $7, $7, 1)"
+                " first_signal_id, last_signal_id, signal_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8, 1)"
                 " RETURNING id",
-                s["object_id"], s["account"], info.klass, info.priority, _title(info, s["zone"]), now, s["id"])
-            open_alarms[key] = {"id": alarm_id, "object_id": s["object_id"], "kind": "signal",
-                                "account": s["account"], "priority": info.priority}
-            events.append((alarm_id, now, "opened", s["id"], "{}"))
+                s["object_id"], s["account"], kind, klass, priority, title, now, s["id"])
+            open_alarms[key] = alarm_id
+            touched[alarm_id] = _Touch()
+            events.append((alarm_id, now, "opened", s["id"]))
             entries.append(audit.Entry(SYSTEM.name, "alarm.opened", "alarm", str(alarm_id),
-                                       {"signal_id": s["id"], "code": s["code"], "klass": info.klass}, now))
-            changed[alarm_id] = None
+                                       {"signal_id": s["id"], "code": s["code"], "kind": kind}, now))
+        updates = [(aid, now, t.last_signal_id, t.count, t.priority, t.restored)
+                   for aid, t in touched.items() if t.count]
+        if updates:
+            await conn.executemany(
+                "UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + $4,"
+                " priority = least(priority, coalesce($5, priority)), restored = $6 WHERE id = $1", updates)
         if events:
             await conn.executemany(
-                "INSERT INTO alarm_events (alarm_id, at, kind, signal_id, detail) VALUES ($1, $2, $3, $4, $5::text::jsonb)",
-                events)
+                "INSERT INTO alarm_events (alarm_id, at, kind, signal_id) VALUES ($1, $2, $3, $4)", events)
         await audit.append(conn, entries)
-        if changed:
-            await notify_alarms(conn, list(changed))
-        return BatchResult(len(ids), list(changed))
+        if touched:
+            await notify_alarms(conn, list(touched))
+        return BatchResult(len(ids), list(touched))
 
 
-async def _unknown_account(conn: asyncpg.Connection, s: asyncpg.Record, open_alarms: dict[Any, Any],
-                           events: list[tuple[int, datetime, str, int, str]], entries: list[audit.Entry],
-                           changed: dict[int, None], now: datetime) -> None:
-    key = (None, s["account"])
-    current = open_alarms.get(key)
-    if current is not None:
-        events.append((current["id"], now, "signal", s["id"], "{}"))
-        await conn.execute("UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + 1"
-                           " WHERE id = $1", current["id"], now, s["id"])
-        changed[current["id"]] = None
-        return
-    title = {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}
-    alarm_id = await conn.fetchval(
-        "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at,"
-        " first_signal_id, last_signal_id, signal_count) VALUES (NULL, $1, 'unknown-account', 'other', 2, $2, $3, $3, $4, $4, 1)"
-        " RETURNING id", s["account"], title, now, s["id"])
-    open_alarms[key] = {"id": alarm_id, "object_id": None, "kind": "unknown-account", "account": s["account"]}
-    events.append((alarm_id, now, "opened", s["id"], "{}"))
-    entries.append(audit.Entry(SYSTEM.name, "alarm.opened", "alarm", str(alarm_id),
-                               {"signal_id": s["id"], "kind": "unknown-account", "account": s["account"]}, now))
-    changed[alarm_id] = None
+@dataclass(slots=True)
+class _Touch:
+    """What one batch did to one existing alarm."""
+
+    count: int = 0  # signals joined after the one that opened it
+    last_signal_id: int | None = None
+    priority: int | None = None
+    restored: bool = False
+
+    def add(self, signal_id: int, priority: int | None, *, restored: bool) -> None:
+        self.count += 1
+        self.last_signal_id = signal_id
+        if priority is not None:
+            self.priority = priority if self.priority is None else min(self.priority, priority)
+        self.restored = restored  # the latest signal decides: an alarm after a restore is active again
 
 
 async def raise_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,

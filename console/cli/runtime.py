@@ -115,14 +115,7 @@ class System:
 
     def health(self) -> list[dict[str, Any]]:
         """Every receiver's state for the API and the board."""
-        out = []
-        for r in self.receivers:
-            st = r.stats
-            out.append({"name": st.name, "kind": st.kind, "state": "running", "connections": st.connections,
-                        "accepted": st.accepted, "acked": st.acked, "not_acked": st.not_acked,
-                        "rejected": st.rejected, "last_minute": st.last_minute(),
-                        "last_signal_at": st.last_signal_at.isoformat() if st.last_signal_at else None})
-        return out
+        return [r.stats.as_dict() for r in self.receivers]
 
     async def stop(self) -> None:
         if self._web is not None and self._web_task is not None:

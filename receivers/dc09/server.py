@@ -10,42 +10,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from console.account import AccountDirectory
 from console.store import RejectedRecord, SignalStore
+from receivers.stats import ReceiverStats
 from receivers.dc09.codec import AccountKey, Accepted, Dc09Codec, KeyLookup, Rejected
 
 log = logging.getLogger("kuzet.dc09")
-
-
-@dataclass(slots=True)
-class ReceiverStats:
-    """What the health view shows about one receiver."""
-
-    name: str
-    kind: str
-    connections: int = 0
-    accepted: int = 0
-    acked: int = 0
-    not_acked: int = 0  # frames whose commit failed: no ACK went out
-    rejected: int = 0
-    last_signal_at: datetime | None = None
-    recent: list[float] = field(default_factory=list)  # monotonic times of accepted frames, last minute
-
-    def note_accepted(self) -> None:
-        self.accepted += 1
-        self.last_signal_at = datetime.now(UTC)
-        now = time.monotonic()
-        self.recent.append(now)
-        if len(self.recent) > 4096 or (self.recent and self.recent[0] < now - 60):
-            cut = now - 60
-            self.recent = [t for t in self.recent if t >= cut]
-
-    def last_minute(self) -> int:
-        cut = time.monotonic() - 60
-        return sum(1 for t in self.recent if t >= cut)
 
 
 def key_lookup(directory: AccountDirectory) -> KeyLookup:

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Kuzet's two commands (see README): `./run.sh demo` and `./run.sh test`.
+# Needs only Python 3.11+; everything else is installed here, into .venv (and, for the browser
+# and serial tests, Debian's chromium and socat through apt-get).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+VENV=${KUZET_VENV:-.venv}
+
+need_python() {
+  "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || {
+    echo "Kuzet needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))." >&2; exit 1; }
+}
+
+install_python_deps() {
+  need_python
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  local stamp="$VENV/.kuzet-installed-$1" want
+  want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    if [ "$1" = test ]; then
+      "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+    else
+      "$VENV/bin/python" -m pip install --quiet -e .
+    fi
+    echo "$want" > "$stamp"
+  fi
+}
+
+install_system_deps() {
+  # Browser tests drive Debian's chromium with Playwright (never `playwright install`);
+  # serial tests use socat for pseudo-terminal pairs.
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v socat >/dev/null 2>&1 || missing+=(socat)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+    echo "Installing ${missing[*]} with apt-get ..."
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "Cannot install ${missing[*]} (no apt-get or no root): the tests that need them will fail and say so." >&2
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    shift
+    install_python_deps run
+    exec "$VENV/bin/kuzet" demo "$@"
+    ;;
+  test)
+    shift
+    install_python_deps test
+    install_system_deps
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/mypy"
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: ./run.sh demo [kuzet demo options] | ./run.sh test [pytest options]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,400 @@
+"""The live board feed: one PostgreSQL listener per web process, fanned out to websocket clients.
+
+The hub LISTENs on `kuzet_alarm` (payload: JSON list of changed alarm ids) and `kuzet_signal`
+(payload: the highest new signal id). Notifications only mark work; a single pump task then reads
+the changed alarms and the new signals once and sends the same pre-encoded text to every client, so
+a burst of notifications costs one query, not one per client.
+
+Every client has a bounded queue. A client that cannot keep up (queue full, or one send stuck for
+`SEND_TIMEOUT`) is dropped with close code 4429 rather than letting memory grow; the page then
+reconnects and starts again from a fresh snapshot. If the listener connection is lost, the hub
+reconnects and sends every client a new snapshot, since notifications sent meanwhile are gone.
+
+Protocol (server -> client, JSON text frames):
+  {"type": "snapshot", "alarms": [...open alarms...], "signals": [...last 50, oldest first...]}
+  {"type": "alarm", "alarm": {...}}     one per changed alarm (state "closed" means: remove it)
+  {"type": "signal", "signal": {...}}   one per new signal (at most 200 per notification)
+  {"type": "ping"}                      every 25 s when idle
+The client may send {"type": "ping"} and gets {"type": "pong"}. Ordering is by arrival: a client
+keeps an alarm only if its `updated_at` is not older than the one it has, and signals by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from console import alarm as alarms
+from console import user as users
+from console.alarm import CHANNEL_ALARMS
+from console.store import CHANNEL_SIGNALS
+from web import auth
+from web.i18n import LANGS
+
+log = logging.getLogger("kuzet.web.feed")
+
+QUEUE_SIZE = 1000  # messages waiting for one client before it counts as too slow
+SEND_TIMEOUT = 10.0  # seconds one send may take before the client counts as too slow
+IDLE_PING = 25.0  # seconds of silence before a ping (keeps proxies open, finds dead peers)
+SESSION_RECHECK = 60.0  # seconds between checks that the client's session is still valid
+SIGNALS_PER_NOTIFY = 200
+SNAPSHOT_SIGNALS = 50
+SNAPSHOT_ALARMS = 1000
+CLOSE_TOO_SLOW = 4429
+CLOSE_GOING_AWAY = 1001
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime | date | time):
+        return o.isoformat()
+    if isinstance(o, bytes | bytearray | memoryview):
+        return bytes(o).decode("latin-1").encode("unicode_escape").decode("ascii")
+    if isinstance(o, Decimal):
+        return float(o)
+    if isinstance(o, set | frozenset | tuple):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def dumps(obj: Any) -> str:
+    """JSON text with datetimes as ISO 8601 strings and raw bytes as escaped ASCII."""
+    return json.dumps(obj, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def plain(obj: Any) -> Any:
+    """The same conversion as `dumps`, giving Python objects (for FastAPI responses)."""
+    return json.loads(dumps(obj))
+
+
+# -- signals as the board shows them ---------------------------------------------------------------
+
+SIGNAL_COLUMNS = """
+SELECT s.id, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
+       s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user_no, s.text,
+       s.transmitter_time, s.encrypted, a.object_id, o.name AS object_name, z.name AS zone_name
+FROM signals s
+LEFT JOIN LATERAL (
+    SELECT id, object_id FROM accounts a
+    WHERE a.number = s.account
+      AND a.prefix IN ('', 'L' || s.line_no, 'R' || s.receiver_no || 'L' || s.line_no)
+    ORDER BY a.prefix = '' LIMIT 1
+) a ON true
+LEFT JOIN guarded_objects o ON o.id = a.object_id
+LEFT JOIN zones z ON z.account_id = a.id AND z.number = s.zone
+"""
+
+
+def describe(kind: str, code: str, qualifier: str) -> dict[str, str]:
+    """The event in every UI language (falls back to the bare code if the catalogue cannot say)."""
+    try:
+        from console import eventcodes
+
+        return {lang: eventcodes.describe(kind, code, qualifier, lang) for lang in LANGS}
+    except Exception:  # the catalogue is missing or does not know the code: show it raw
+        bare = f"{code}{'/' + qualifier if qualifier else ''}"
+        return dict.fromkeys(LANGS, bare)
+
+
+def signal_dict(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    d = dict(r)
+    d["description"] = describe(d["code_kind"], d["code"], d["qualifier"])
+    return d
+
+
+async def latest_signals(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int = SNAPSHOT_SIGNALS,
+                         after: int = 0, account: str | None = None) -> list[dict[str, Any]]:
+    """The newest signals (newest first), optionally only those with id > `after` or one account."""
+    rows = await conn.fetch(
+        SIGNAL_COLUMNS + " WHERE s.id > $1 AND ($2::text IS NULL OR s.account = $2)"
+        " ORDER BY s.id DESC LIMIT $3", after, account, limit)
+    return [signal_dict(r) for r in rows]
+
+
+# -- clients and the hub ---------------------------------------------------------------------------
+
+
+class Client:
+    """One connected board: its outgoing queue, and whether it has been dropped."""
+
+    __slots__ = ("queue", "gone", "close_code", "user")
+
+    def __init__(self, user: users.User, size: int = QUEUE_SIZE) -> None:
+        self.user = user
+        self.queue: asyncio.Queue[str] = asyncio.Queue(size)
+        self.gone = asyncio.Event()  # set when the hub lets go of this client
+        self.close_code = CLOSE_TOO_SLOW
+
+    def drop(self, code: int) -> None:
+        if not self.gone.is_set():
+            self.close_code = code
+            self.gone.set()
+
+    def offer(self, text: str) -> bool:
+        if self.gone.is_set():
+            return False
+        try:
+            self.queue.put_nowait(text)
+            return True
+        except asyncio.QueueFull:
+            self.drop(CLOSE_TOO_SLOW)
+            return False
+
+
+class Hub:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, *, queue_size: int = QUEUE_SIZE) -> None:
+        self.pool = pool
+        self.dsn = dsn
+        self.queue_size = queue_size
+        self.clients: set[Client] = set()
+        self.last_signal_id = 0
+        self.dropped = 0  # clients dropped for being too slow
+        self.reconnects = 0
+        self.listening = asyncio.Event()
+        self._pending_alarms: set[int] = set()
+        self._signal_hint = 0
+        self._resync = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncpg.Connection | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, ready_timeout: float = 10.0) -> None:
+        self._tasks = [asyncio.create_task(self._listen_forever(), name="board-listener"),
+                       asyncio.create_task(self._pump(), name="board-pump")]
+        try:
+            await asyncio.wait_for(self.listening.wait(), ready_timeout)
+        except TimeoutError:
+            log.error("board feed: no listener connection yet; boards will update once it is up")
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+        for c in list(self.clients):
+            c.drop(CLOSE_GOING_AWAY)
+        await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        self.listening.clear()
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        first = True
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                self._listener = conn
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c: lost.set())
+                await conn.add_listener(CHANNEL_ALARMS, self._on_alarm)
+                await conn.add_listener(CHANNEL_SIGNALS, self._on_signal)
+                top = await conn.fetchval("SELECT coalesce(max(id), 0) FROM signals")
+                if first:
+                    self.last_signal_id = max(self.last_signal_id, int(top))
+                else:  # notifications may have been missed while we were away
+                    self.reconnects += 1
+                    self._resync = True
+                    self._wake.set()
+                first = False
+                delay = 0.5
+                self.listening.set()
+                while not lost.is_set():  # a keep-alive query notices a dead connection
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), 5.0)
+                    if not lost.is_set():
+                        await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
+                raise ConnectionError("listener connection closed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("board feed listener: %s; reconnecting in %.1f s", exc, delay)
+                await self._close_listener()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _on_alarm(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            ids = json.loads(payload)
+            self._pending_alarms.update(int(i) for i in ids)
+        except (ValueError, TypeError):
+            log.warning("board feed: bad %s payload %r", CHANNEL_ALARMS, payload[:100])
+            return
+        self._wake.set()
+
+    def _on_signal(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._signal_hint = max(self._signal_hint, int(payload))
+        except ValueError:
+            self._signal_hint = max(self._signal_hint, self.last_signal_id + 1)
+        self._wake.set()
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def register(self, user: users.User) -> Client:
+        c = Client(user, self.queue_size)
+        self.clients.add(c)
+        return c
+
+    def unregister(self, c: Client) -> None:
+        self.clients.discard(c)
+
+    def broadcast(self, texts: Iterable[str]) -> None:
+        texts = list(texts)
+        if not texts:
+            return
+        for c in list(self.clients):
+            for text in texts:
+                if not c.offer(text):
+                    self.clients.discard(c)
+                    self.dropped += 1
+                    log.warning("board feed: dropped a client of %s (too slow)", c.user.username)
+                    break
+
+    async def snapshot(self) -> str:
+        async with self.pool.acquire() as conn:
+            open_alarms = await alarms.list_alarms(conn, limit=SNAPSHOT_ALARMS)
+            signals = await latest_signals(conn, limit=SNAPSHOT_SIGNALS)
+        signals.reverse()  # oldest first, like the stream that follows
+        return dumps({"type": "snapshot", "alarms": open_alarms, "signals": signals})
+
+    # -- the pump -----------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._deliver()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database trouble: try again shortly, keep what is pending
+                log.warning("board feed: %s", exc)
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _deliver(self) -> None:
+        if self._resync:
+            self._resync = False
+            self._pending_alarms.clear()
+            top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM signals")
+            self.last_signal_id = max(self.last_signal_id, int(top), self._signal_hint)
+            if self.clients:
+                self.broadcast([await self.snapshot()])
+            return
+        ids, self._pending_alarms = self._pending_alarms, set()
+        if ids and self.clients:
+            try:
+                changed = await alarms.get_many(self.pool, sorted(ids))
+            except BaseException:
+                self._pending_alarms |= ids
+                raise
+            self.broadcast(dumps({"type": "alarm", "alarm": a}) for a in changed)
+        hint = self._signal_hint
+        if hint > self.last_signal_id:
+            if not self.clients:
+                self.last_signal_id = hint
+                return
+            rows = await latest_signals(self.pool, after=self.last_signal_id, limit=SIGNALS_PER_NOTIFY)
+            if rows:
+                self.last_signal_id = max(hint, rows[0]["id"])
+                self.broadcast(dumps({"type": "signal", "signal": s}) for s in reversed(rows))
+            else:  # not visible yet (cannot happen after a commit, but never spin)
+                self.last_signal_id = hint
+
+
+# -- the websocket ---------------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.websocket("/ws/board")
+async def board(ws: WebSocket) -> None:
+    found = auth.scope_user(ws.scope)
+    token = ws.scope.get(auth.SCOPE_TOKEN)
+    if found is None or not isinstance(token, str):
+        await ws.accept()
+        await ws.close(auth.CLOSE_UNAUTHENTICATED, "not logged in")
+        return
+    if found.role not in auth.READ_ROLES:
+        await ws.accept()
+        await ws.close(auth.CLOSE_FORBIDDEN, "the board is not for this role")
+        return
+    hub: Hub = ws.app.state.hub
+    client = hub.register(found)  # before the snapshot, so nothing falls between the two
+    try:
+        await ws.accept()
+        await ws.send_text(await hub.snapshot())
+        sender = asyncio.create_task(_send(ws, client, hub, token))
+        receiver = asyncio.create_task(_receive(ws, client))
+        dropped = asyncio.create_task(client.gone.wait())
+        done, pending = await asyncio.wait({sender, receiver, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        for t in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        code: int | None = None
+        for t in done:
+            if t.cancelled():
+                continue
+            if t is dropped:
+                code = client.close_code
+            elif t.exception() is None and isinstance(t.result(), int):
+                code = t.result()
+        if code is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code), 2.0)
+    except (WebSocketDisconnect, ConnectionError, RuntimeError):
+        pass
+    finally:
+        hub.unregister(client)
+
+
+async def _send(ws: WebSocket, client: Client, hub: Hub, token: str) -> int | None:
+    """Send queued messages; ping when idle; end (with a close code) if the session has ended."""
+    loop = asyncio.get_running_loop()
+    next_check = loop.time() + SESSION_RECHECK
+    while True:
+        try:
+            text = await asyncio.wait_for(client.queue.get(), IDLE_PING)
+        except TimeoutError:
+            text = '{"type":"ping"}'
+        if loop.time() >= next_check:
+            next_check = loop.time() + SESSION_RECHECK
+            if await users.session_user(hub.pool, token) is None:
+                return auth.CLOSE_UNAUTHENTICATED
+        try:
+            await asyncio.wait_for(ws.send_text(text), SEND_TIMEOUT)
+        except TimeoutError:
+            hub.dropped += 1
+            return CLOSE_TOO_SLOW
+
+
+async def _receive(ws: WebSocket, client: Client) -> None:
+    """Read until the client goes away (the only way a sending server learns of it)."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text and '"ping"' in text:
+            client.offer('{"type":"pong"}')
