@@ -1,0 +1,6 @@
+"""SIA DC-09 (IP event reporting) receiver.
+
+`codec` turns bytes into frames and frames into replies (sans-IO), `dc03` and `cid` decode the
+SIA-DCS and ADM-CID data blocks, `transmitter` is the panel side used by simulators and tests,
+and `server` is the asyncio TCP/UDP transport.
+"""
