@@ -141,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "demo":
             s.web_port = args.web_port
             s.dc09 = [config.Dc09Config(port=args.dc09_port)]
-        return asyncio.run(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),
-                                rate=getattr(args, "rate", 0.0)))
+        from receivers.sim.bench import run_fast
+
+        return int(run_fast(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),
+                                rate=getattr(args, "rate", 0.0))))
     if args.cmd == "db":
         return asyncio.run(_db(_settings(args), args.action))
     if args.cmd == "sim":

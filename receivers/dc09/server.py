@@ -64,8 +64,7 @@ class Dc09TcpProtocol(asyncio.Protocol):
         self.peer = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are no asyncio.Transport subclasses
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = f"{host}:{port}"
         self.codec = self.server.new_codec(self.peer)

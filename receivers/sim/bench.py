@@ -1,0 +1,227 @@
+"""`kuzet bench ingest`: drive a running DC-09 receiver with N panel connections, each sending one
+message and waiting for its ACK before the next (as panels do), and print the figures: messages
+sent, ACKs, NAK/DUH, signals/s, ACK latency p50/p99, and the rows the database really holds.
+
+With database access (`--home` of a running `kuzet demo`/`run`, or `--database-url`) the benchmark
+registers its accounts (8000000 + i, on a "Benchmark" object; with `--encrypted` each gets an
+AES-128 key) so the receiver knows them, and counts the stored rows afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from receivers.dc09.transmitter import ReplyError, Transmitter, parse_reply
+
+FIRST_ACCOUNT = 8_000_000
+BENCH_KEY = bytes(range(16))
+
+
+@dataclass
+class Figures:
+    sent: int = 0
+    acked: int = 0
+    naks: int = 0
+    duhs: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class _Client(asyncio.Protocol):
+    """One panel: send, wait for the reply, send the next, until the deadline."""
+
+    def __init__(self, tx: Transmitter, figures: Figures, deadline: float, done: asyncio.Future[None]) -> None:
+        self.tx, self.fig, self.deadline, self.done = tx, figures, deadline, done
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.t0 = 0.0
+        self.zone = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._next()
+
+    def _next(self) -> None:
+        assert self.transport is not None
+        if time.perf_counter() >= self.deadline:
+            self.transport.close()
+            return
+        self.zone = self.zone % 99 + 1
+        frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
+        self.fig.sent += 1
+        self.t0 = time.perf_counter()
+        self._send(frame)
+
+    def _send(self, frame: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(frame)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\r" in self.buf:
+            raw, _, self.buf = self.buf.partition(b"\r")
+            self._reply(raw + b"\r")
+
+    def _reply(self, raw: bytes) -> None:
+        try:
+            reply = parse_reply(raw, self.tx.key)
+        except ReplyError:
+            self.fig.errors += 1
+            self._next()
+            return
+        if reply.acknowledges(self.tx.last_sequence, self.tx.account):
+            self.fig.acked += 1
+            self.fig.latencies.append(time.perf_counter() - self.t0)
+        elif reply.kind == "DUH":
+            self.fig.duhs += 1
+        else:
+            self.fig.naks += 1
+            self.tx.handle(reply)
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class _UdpClient(asyncio.DatagramProtocol, _Client):
+    def _send(self, frame: bytes) -> None:
+        self.transport.sendto(frame)  # type: ignore[attr-defined]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._reply(data)
+
+    def error_received(self, exc: Exception) -> None:
+        self.fig.errors += 1
+
+
+def _dsn(args: argparse.Namespace) -> str | None:
+    if args.database_url:
+        return str(args.database_url)
+    home = Path(args.home or os.environ.get("KUZET_HOME", "./var")).resolve()
+    pgdata = home / "pgdata"
+    return f"postgresql://postgres:@/postgres?host={pgdata}" if (pgdata / "postmaster.pid").exists() else None
+
+
+async def _register(dsn: str, n: int, encrypted: bool) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            oid = await conn.fetchval("SELECT id FROM guarded_objects WHERE name = 'Benchmark'")
+            if oid is None:
+                oid = await conn.fetchval("INSERT INTO guarded_objects (name, address) VALUES ('Benchmark', '127.0.0.1')"
+                                          " RETURNING id")
+            await conn.executemany(
+                "INSERT INTO accounts (number, prefix, aes_key, key_format, object_id) VALUES ($1, '', $2, 'hex', $3)"
+                " ON CONFLICT (prefix, number) DO UPDATE SET aes_key = excluded.aes_key, object_id = excluded.object_id",
+                [(str(FIRST_ACCOUNT + i), BENCH_KEY.hex() if encrypted else None, oid) for i in range(n)])
+            await conn.execute("SELECT pg_notify('kuzet_accounts', 'bench')")
+    finally:
+        await conn.close()
+    await asyncio.sleep(1.0)  # let the receivers reload their account directory
+
+
+async def _count(dsn: str, n: int, since: Any) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM signals WHERE account = ANY($1::text[]) AND received_at >= $2",
+            [str(FIRST_ACCOUNT + i) for i in range(n)], since)
+        return count
+    finally:
+        await conn.close()
+
+
+async def ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    dsn = _dsn(args)
+    if dsn:
+        await _register(dsn, args.conns, args.encrypted)
+    elif args.encrypted:
+        raise SystemExit("--encrypted needs database access (--home or --database-url) to register the keys")
+    loop = asyncio.get_running_loop()
+    fig = Figures()
+    started_at = datetime.now(UTC)
+    t_start = time.perf_counter()
+    deadline = t_start + args.seconds
+    futures: list[asyncio.Future[None]] = []
+    transports: list[asyncio.BaseTransport] = []
+    for i in range(args.conns):
+        tx = Transmitter(str(FIRST_ACCOUNT + i), key=BENCH_KEY if args.encrypted else None)
+        fut: asyncio.Future[None] = loop.create_future()
+        futures.append(fut)
+        if args.udp:
+            t, _ = await loop.create_datagram_endpoint(lambda tx=tx, fut=fut: _UdpClient(tx, fig, deadline, fut),
+                                                       remote_addr=(args.host, args.port))
+        else:
+            t, _ = await loop.create_connection(lambda tx=tx, fut=fut: _Client(tx, fig, deadline, fut),
+                                                args.host, args.port)
+        transports.append(t)
+    # UDP endpoints never see connection_lost by themselves: close them at the deadline.
+    await asyncio.sleep(max(0.0, deadline - time.perf_counter()) + 0.5)
+    for t in transports:
+        t.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*futures), 10)
+    elapsed = time.perf_counter() - t_start
+    lat = sorted(fig.latencies)
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(len(lat) * p))] * 1000 if lat else float("nan")
+
+    stored = None
+    if dsn:
+        await asyncio.sleep(0.5)
+        stored = await _count(dsn, args.conns, started_at)
+    return {"conns": args.conns, "seconds": round(elapsed, 2), "transport": "udp" if args.udp else "tcp",
+            "encrypted": args.encrypted, "sent": fig.sent, "acked": fig.acked, "naks": fig.naks,
+            "duhs": fig.duhs, "errors": fig.errors, "signals_per_s": round(fig.acked / elapsed, 1),
+            "ack_p50_ms": round(pct(0.50), 2), "ack_p99_ms": round(pct(0.99), 2), "rows_stored": stored}
+
+
+def add_ingest_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7000)
+    p.add_argument("--conns", type=int, default=100, help="panel connections, one message in flight each")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--encrypted", action="store_true", help="AES-128 messages (registers the keys)")
+    p.add_argument("--udp", action="store_true")
+    p.add_argument("--home", help="data directory of the running Kuzet (default $KUZET_HOME or ./var)")
+    p.add_argument("--database-url", help="count rows in this database instead")
+
+
+def run_fast(coro: Any) -> Any:
+    """uvloop where installed (it is, with uvicorn[standard]): the load generator must not be the
+    bottleneck it measures."""
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def main_ingest(args: argparse.Namespace) -> int:
+    r = run_fast(ingest(args))
+    print(f"DC-09 ingest, {r['transport'].upper()}{' AES-128' if r['encrypted'] else ''}, "
+          f"{r['conns']} connections, {r['seconds']} s")
+    print(f"  sent {r['sent']}  acked {r['acked']}  NAK {r['naks']}  DUH {r['duhs']}  errors {r['errors']}")
+    print(f"  signals/s {r['signals_per_s']}  ACK p50 {r['ack_p50_ms']} ms  p99 {r['ack_p99_ms']} ms")
+    if r["rows_stored"] is None:
+        print("  rows stored: not counted (no database access: pass --home or --database-url)")
+    else:
+        lost = r["acked"] - r["rows_stored"]
+        print(f"  rows stored {r['rows_stored']}" + ("" if lost <= 0 else f"  ACKED BUT MISSING: {lost}"))
+    return 0
