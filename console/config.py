@@ -16,7 +16,8 @@ class Dc09Config:
     tcp: bool = True
     udp: bool = True
     window: tuple[int, int] = (40, 20)  # accepted timestamp skew: seconds in the past, in the future
-    idle_timeout: float = 120.0  # a connection silent this long with a half frame is closed
+    idle_timeout: float = 600.0  # a panel connection silent this long is closed
+    unfinished_timeout: float = 10.0  # a half frame left hanging this long is recorded and the connection closed
 
 
 @dataclass(slots=True)
@@ -60,7 +61,8 @@ def load(path: str | Path | None = None) -> Settings:
             s.dc09.append(Dc09Config(
                 host=r.get("host", "127.0.0.1"), port=int(r.get("port", 7000)),
                 tcp=bool(r.get("tcp", True)), udp=bool(r.get("udp", True)),
-                window=(int(w[0]), int(w[1])), idle_timeout=float(r.get("idle_timeout", 120.0)),
+                window=(int(w[0]), int(w[1])), idle_timeout=float(r.get("idle_timeout", 600.0)),
+                unfinished_timeout=float(r.get("unfinished_timeout", 10.0)),
             ))
     s.serial = list(recv.get("serial", []))
     s.modbus = list(recv.get("modbus", []))
