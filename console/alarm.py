@@ -134,9 +134,9 @@ async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchRes
                 continue  # tests, openings/closings, status: last-seen is all they change
             if current is not None:
                 touched.setdefault(current, _Touch()).add(s["id"], info.priority if info else None, restored=False)
+                # A further signal on an open alarm is an alarm event, not a lifecycle step: the audit
+                # log records steps (opened, restored, acknowledged, closed), the events the rest.
                 events.append((current, now, "signal", s["id"]))
-                entries.append(audit.Entry(SYSTEM.name, "alarm.signal", "alarm", str(current),
-                                           {"signal_id": s["id"], "code": s["code"]}, now))
                 continue
             if info is None:
                 title = {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}

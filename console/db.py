@@ -7,6 +7,7 @@ an advisory lock, each in its own transaction, so several processes may start at
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -101,11 +102,20 @@ async def status(conn: asyncpg.Connection) -> dict[str, Any]:
     }
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    import json
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + json.dumps(value, ensure_ascii=False, default=str).encode()  # jsonb binary format version 1
 
-    for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+def _jsonb_decode(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary codecs, so that jsonb columns also work with COPY (the signal store's path).
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog",
+                              format="binary")
+    await conn.set_type_codec("json", encoder=lambda v: json.dumps(v, ensure_ascii=False, default=str),
+                              decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

@@ -29,41 +29,27 @@ Done = Callable[[bool], None]
 
 CHANNEL_SIGNALS = "kuzet_signal"
 
-_INSERT_SIGNALS = """
-WITH incoming AS (
-    SELECT * FROM unnest(
-        $1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-        $15::text[], $16::text[], $17::jsonb[], $18::timestamptz[], $19::boolean[], $20::smallint[],
-        $21::bytea[]
-    ) AS t(dedup_key, received_at, receiver, peer, protocol, account, receiver_no, line_no, sequence,
-           code_kind, code, qualifier, zone, partition, user_no, text, xdata, transmitter_time,
-           encrypted, event_index, raw)
-), fresh AS (
-    INSERT INTO signal_dedup (dedup_key, seen_at, signal_id)
-    SELECT dedup_key, received_at, nextval('signals_id_seq') FROM incoming
-    ON CONFLICT (dedup_key) DO UPDATE
-        SET seen_at = excluded.seen_at, signal_id = excluded.signal_id
-        WHERE signal_dedup.seen_at < excluded.seen_at - make_interval(secs => $22::float8)
-    RETURNING dedup_key, signal_id
-), stored AS (
-    INSERT INTO signals (id, dedup_key, received_at, receiver, peer, protocol, account, receiver_no,
-                         line_no, sequence, code_kind, code, qualifier, zone, partition, user_no, text,
-                         xdata, transmitter_time, encrypted, event_index, raw)
-    SELECT f.signal_id, i.dedup_key, i.received_at, i.receiver, i.peer, i.protocol, i.account,
-           i.receiver_no, i.line_no, i.sequence, i.code_kind, i.code, i.qualifier, i.zone, i.partition,
-           i.user_no, i.text, i.xdata, i.transmitter_time, i.encrypted, i.event_index, i.raw
-    FROM incoming i JOIN fresh f USING (dedup_key)
-    RETURNING id
-), queued AS (
-    INSERT INTO signal_inbox (signal_id) SELECT id FROM stored RETURNING signal_id
-)
-SELECT count(*)::int AS n, max(signal_id) AS last_id FROM queued
+# Which of the incoming natural keys are new (or older than the window): those get a signal id.
+_CLAIM_KEYS = """
+INSERT INTO signal_dedup (dedup_key, seen_at, signal_id)
+SELECT k, t, nextval('signals_id_seq') FROM unnest($1::bytea[], $2::timestamptz[]) AS v(k, t)
+ON CONFLICT (dedup_key) DO UPDATE
+    SET seen_at = excluded.seen_at, signal_id = excluded.signal_id
+    WHERE signal_dedup.seen_at < excluded.seen_at - make_interval(secs => $3::float8)
+RETURNING dedup_key, signal_id
 """
 
+SIGNAL_COLUMNS = (
+    "id", "dedup_key", "received_at", "receiver", "peer", "protocol", "account", "receiver_no", "line_no",
+    "sequence", "code_kind", "code", "qualifier", "zone", "partition", "user_no", "text", "xdata",
+    "transmitter_time", "encrypted", "event_index", "raw",
+)
+
 _TOUCH_ACCOUNTS = """
-UPDATE accounts a SET last_seen_at = v.seen
-FROM unnest($1::text[], $2::timestamptz[]) AS v(number, seen)
+UPDATE accounts a SET last_seen_at = v.seen,
+    supervision_deadline = v.seen + make_interval(secs => a.supervision_interval
+                                                  + greatest(g.grace_seconds, g.grace_ratio * a.supervision_interval))
+FROM unnest($1::text[], $2::timestamptz[]) AS v(number, seen), kuzet_supervision_settings() g
 WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
 """
 
@@ -209,12 +195,18 @@ class SignalStore:
                     seen[it.account] = it.received_at
         async with self.pool.acquire() as conn, conn.transaction():
             if signals:
-                row = await conn.fetchrow(_INSERT_SIGNALS, *_columns(signals), self.dedup_window)
-                n = row["n"] if row else 0
-                self.stats.stored += n
-                self.stats.duplicates += len(signals) - n
-                if n:
-                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(row["last_id"]))
+                keys = list(signals)
+                claimed = await conn.fetch(_CLAIM_KEYS, keys, [signals[k].received_at for k in keys],
+                                           self.dedup_window)
+                if claimed:
+                    # COPY: the cheapest way into PostgreSQL, several times an INSERT's rate
+                    records = [_record(r["signal_id"], r["dedup_key"], signals[r["dedup_key"]]) for r in claimed]
+                    await conn.copy_records_to_table("signals", records=records, columns=SIGNAL_COLUMNS)
+                    ids = [r[0] for r in records]
+                    await conn.copy_records_to_table("signal_inbox", records=[(i,) for i in ids])
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(max(ids)))
+                self.stats.stored += len(claimed)
+                self.stats.duplicates += len(signals) - len(claimed)
             if seen:
                 numbers = sorted(seen)  # a fixed lock order
                 await conn.execute(_TOUCH_ACCOUNTS, numbers, [seen[k] for k in numbers])
@@ -239,16 +231,10 @@ class SignalStore:
                 log.warning("pruning signal_dedup failed: %s", exc)
 
 
-def _columns(signals: dict[bytes, Signal]) -> list[list[object]]:
-    cols: list[list[object]] = [[] for _ in range(21)]
-    for key, s in signals.items():
-        for i, v in enumerate((
-            key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
+def _record(signal_id: int, key: bytes, s: Signal) -> tuple[object, ...]:
+    return (signal_id, key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
             s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user, s.text,
-            s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw,
-        )):
-            cols[i].append(v)
-    return cols
+            s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw)
 
 
 def _rejected_columns(rows: list[RejectedRecord]) -> list[list[object]]:

@@ -23,20 +23,24 @@ class ReceiverStats:
     detail: str = ""  # why it is down, for the operator
     supervision_misses: int = 0  # heartbeats / polls missed
     last_signal_at: datetime | None = None
-    recent: list[float] = field(default_factory=list)  # monotonic times of accepted frames, last minute
+    # accepted frames per second over the last minute: a ring of 60 one-second buckets, so the
+    # per-frame cost stays constant however fast signals come
+    _counts: list[int] = field(default_factory=lambda: [0] * 60)
+    _seconds: list[int] = field(default_factory=lambda: [-1] * 60)
 
     def note_accepted(self) -> None:
         self.accepted += 1
         self.last_signal_at = datetime.now(UTC)
-        now = time.monotonic()
-        self.recent.append(now)
-        if len(self.recent) > 4096 or (self.recent and self.recent[0] < now - 60):
-            cut = now - 60
-            self.recent = [t for t in self.recent if t >= cut]
+        sec = int(time.monotonic())
+        i = sec % 60
+        if self._seconds[i] != sec:
+            self._seconds[i] = sec
+            self._counts[i] = 0
+        self._counts[i] += 1
 
     def last_minute(self) -> int:
-        cut = time.monotonic() - 60
-        return sum(1 for t in self.recent if t >= cut)
+        now = int(time.monotonic())
+        return sum(c for c, s in zip(self._counts, self._seconds, strict=True) if now - s < 60)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "state": self.state, "connections": self.connections,

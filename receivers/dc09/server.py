@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from console.account import AccountDirectory
 from console.store import RejectedRecord, SignalStore
+from receivers.dc09.codec import Accepted, AccountKey, Dc09Codec, KeyLookup, Rejected
 from receivers.stats import ReceiverStats
-from receivers.dc09.codec import AccountKey, Accepted, Dc09Codec, KeyLookup, Rejected
 
 log = logging.getLogger("kuzet.dc09")
 
