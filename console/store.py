@@ -202,7 +202,7 @@ class SignalStore:
                     # COPY: the cheapest way into PostgreSQL, several times an INSERT's rate
                     records = [_record(r["signal_id"], r["dedup_key"], signals[r["dedup_key"]]) for r in claimed]
                     await conn.copy_records_to_table("signals", records=records, columns=SIGNAL_COLUMNS)
-                    ids = [r[0] for r in records]
+                    ids = [int(r["signal_id"]) for r in claimed]
                     await conn.copy_records_to_table("signal_inbox", records=[(i,) for i in ids])
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(max(ids)))
                 self.stats.stored += len(claimed)

@@ -63,12 +63,18 @@ def cookie_token(scope: Scope) -> str | None:
 
 
 def foreign_origin(scope: Scope) -> bool:
-    """True when the request says it comes from a page of another site."""
+    """True when the request says it comes from a page of another site. A reverse proxy that
+    rewrites Host should pass the original in X-Forwarded-Host (a page of another site cannot
+    add that header without a CORS preflight, which Kuzet never grants)."""
     origin = _header(scope, b"origin")
     if not origin or origin == "null":
         return origin == "null"
-    host = _header(scope, b"host") or ""
-    return urlsplit(origin).netloc.lower() != host.lower()
+    netloc = urlsplit(origin).netloc.lower()
+    hosts = {(_header(scope, b"host") or "").lower()}
+    forwarded = _header(scope, b"x-forwarded-host")
+    if forwarded:
+        hosts.add(forwarded.split(",")[0].strip().lower())
+    return netloc not in hosts
 
 
 def safe_next(path: str | None) -> str:
@@ -175,14 +181,25 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 
 
 class LoginThrottle:
-    """Slows password guessing: after `limit` failures for one client address (or one username)
-    within `window` seconds, further attempts are refused until the window has passed."""
+    """Slows password guessing without letting a stranger lock an operator out.
 
-    def __init__(self, limit: int = 10, window: float = 600.0, max_keys: int = 10_000) -> None:
-        self.limit = limit
+    Failures are counted per (client address, username) and per client address. After
+    `per_user` failures for one name from one address, or `per_address` failures of any names
+    from one address, within `window` seconds, that address gets 429 until the window has
+    passed. Another workstation can still log in as the same operator.
+    """
+
+    def __init__(self, per_user: int = 10, per_address: int = 50, window: float = 600.0,
+                 max_keys: int = 10_000) -> None:
+        self.per_user = per_user
+        self.per_address = per_address
         self.window = window
         self.max_keys = max_keys
         self._failures: dict[str, list[float]] = {}
+
+    @staticmethod
+    def _keys(address: str, username: str) -> tuple[str, str]:
+        return f"{address}\x00{username.lower()}", address
 
     def _recent(self, key: str, now: float) -> list[float]:
         times = [t for t in self._failures.get(key, ()) if t > now - self.window]
@@ -194,7 +211,8 @@ class LoginThrottle:
 
     def blocked(self, address: str, username: str) -> bool:
         now = time.monotonic()
-        return any(len(self._recent(k, now)) >= self.limit for k in (f"ip:{address}", f"user:{username.lower()}"))
+        pair, addr = self._keys(address, username)
+        return len(self._recent(pair, now)) >= self.per_user or len(self._recent(addr, now)) >= self.per_address
 
     def failed(self, address: str, username: str) -> None:
         now = time.monotonic()
@@ -203,9 +221,8 @@ class LoginThrottle:
                 self._recent(key, now)
             if len(self._failures) >= self.max_keys:
                 self._failures.clear()
-        for key in (f"ip:{address}", f"user:{username.lower()}"):
+        for key in self._keys(address, username):
             self._failures.setdefault(key, []).append(now)
 
     def succeeded(self, address: str, username: str) -> None:
-        self._failures.pop(f"user:{username.lower()}", None)
-        self._failures.pop(f"ip:{address}", None)
+        self._failures.pop(self._keys(address, username)[0], None)

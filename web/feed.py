@@ -204,7 +204,7 @@ class Hub:
                 conn = await asyncpg.connect(self.dsn)
                 self._listener = conn
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL_ALARMS, self._on_alarm)
                 await conn.add_listener(CHANNEL_SIGNALS, self._on_signal)
                 top = await conn.fetchval("SELECT coalesce(max(id), 0) FROM signals")
@@ -292,13 +292,14 @@ class Hub:
                 self._wake.set()
 
     async def _deliver(self) -> None:
-        if self._resync:
+        if self._resync:  # cleared only once the snapshot is out (a failure retries it)
+            top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM signals")
+            snapshot = await self.snapshot() if self.clients else None
             self._resync = False
             self._pending_alarms.clear()
-            top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM signals")
             self.last_signal_id = max(self.last_signal_id, int(top), self._signal_hint)
-            if self.clients:
-                self.broadcast([await self.snapshot()])
+            if snapshot is not None:
+                self.broadcast([snapshot])
             return
         ids, self._pending_alarms = self._pending_alarms, set()
         if ids and self.clients:

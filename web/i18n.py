@@ -72,7 +72,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "restored": {"kk": "Қалпына келді", "ru": "Восстановлена", "en": "Restored"},
     "terror_vulnerable": {"kk": "Террористік тұрғыдан осал", "ru": "Уязвим в террористическом отношении",
                           "en": "Terror-vulnerable"},
-    "terror_vulnerable.short": {"kk": "ТО", "ru": "УТО", "en": "TV"},
+    "terror_vulnerable.short": {"kk": "Терр. осал", "ru": "ОУТО", "en": "Terror-vuln."},
     "unknown_object": {"kk": "Белгісіз объект", "ru": "Неизвестный объект", "en": "Unknown object"},
     "readonly": {"kk": "Тек қарау", "ru": "Только просмотр", "en": "Read only"},
 

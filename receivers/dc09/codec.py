@@ -90,7 +90,7 @@ def _make_table() -> tuple[int, ...]:
 _CRC_TABLE = _make_table()
 
 
-def _make_table16(t8: list[int]) -> list[int]:
+def _make_table16(t8: tuple[int, ...] | list[int]) -> list[int]:
     # 16 bit-steps at once: two table steps applied to every 16-bit register value.
     def step(c: int) -> int:
         return (c >> 8) ^ t8[c & 0xFF]

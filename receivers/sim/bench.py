@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,47 +36,32 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
 
 
-class _Client(asyncio.Protocol):
-    """One panel: send, wait for the reply, send the next, until the deadline."""
+class _Panel:
+    """One panel's loop: send, wait for the reply, send the next, until the deadline."""
 
     def __init__(self, tx: Transmitter, figures: Figures, deadline: float, done: asyncio.Future[None]) -> None:
         self.tx, self.fig, self.deadline, self.done = tx, figures, deadline, done
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
+        self.send: Callable[[bytes], None] = lambda b: None
+        self.close: Callable[[], None] = lambda: None
         self.t0 = 0.0
         self.zone = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self._next()
-
-    def _next(self) -> None:
-        assert self.transport is not None
+    def next(self) -> None:
         if time.perf_counter() >= self.deadline:
-            self.transport.close()
+            self.close()
             return
         self.zone = self.zone % 99 + 1
         frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
         self.fig.sent += 1
         self.t0 = time.perf_counter()
-        self._send(frame)
+        self.send(frame)
 
-    def _send(self, frame: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(frame)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r" in self.buf:
-            raw, _, self.buf = self.buf.partition(b"\r")
-            self._reply(raw + b"\r")
-
-    def _reply(self, raw: bytes) -> None:
+    def reply(self, raw: bytes) -> None:
         try:
             reply = parse_reply(raw, self.tx.key)
         except ReplyError:
             self.fig.errors += 1
-            self._next()
+            self.next()
             return
         if reply.acknowledges(self.tx.last_sequence, self.tx.account):
             self.fig.acked += 1
@@ -84,22 +71,50 @@ class _Client(asyncio.Protocol):
         else:
             self.fig.naks += 1
             self.tx.handle(reply)
-        self._next()
+        self.next()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def finished(self) -> None:
         if not self.done.done():
             self.done.set_result(None)
 
 
-class _UdpClient(asyncio.DatagramProtocol, _Client):
-    def _send(self, frame: bytes) -> None:
-        self.transport.sendto(frame)  # type: ignore[attr-defined]
+class _Tcp(asyncio.Protocol):
+    def __init__(self, panel: _Panel) -> None:
+        self.panel = panel
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        t: Any = transport
+        self.panel.send, self.panel.close = t.write, t.close
+        self.panel.next()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\r" in self.buf:
+            raw, _, self.buf = self.buf.partition(b"\r")
+            self.panel.reply(raw + b"\r")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.panel.finished()
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, panel: _Panel) -> None:
+        self.panel = panel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        t: Any = transport
+        self.panel.send, self.panel.close = t.sendto, t.close
+        self.panel.next()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self._reply(data)
+        self.panel.reply(data)
 
     def error_received(self, exc: Exception) -> None:
-        self.fig.errors += 1
+        self.panel.fig.errors += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.panel.finished()
 
 
 def _dsn(args: argparse.Namespace) -> str | None:
@@ -162,12 +177,13 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
         tx = Transmitter(str(FIRST_ACCOUNT + i), key=BENCH_KEY if args.encrypted else None)
         fut: asyncio.Future[None] = loop.create_future()
         futures.append(fut)
+        panel = _Panel(tx, fig, deadline, fut)
+        t: asyncio.BaseTransport
         if args.udp:
-            t, _ = await loop.create_datagram_endpoint(lambda tx=tx, fut=fut: _UdpClient(tx, fig, deadline, fut),
+            t, _ = await loop.create_datagram_endpoint(functools.partial(_Udp, panel),
                                                        remote_addr=(args.host, args.port))
         else:
-            t, _ = await loop.create_connection(lambda tx=tx, fut=fut: _Client(tx, fig, deadline, fut),
-                                                args.host, args.port)
+            t, _ = await loop.create_connection(functools.partial(_Tcp, panel), args.host, args.port)
         transports.append(t)
     # UDP endpoints never see connection_lost by themselves: close them at the deadline.
     await asyncio.sleep(max(0.0, deadline - time.perf_counter()) + 0.5)

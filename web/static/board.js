@@ -1,0 +1,708 @@
+"use strict";
+// The operators' live alarm board. Plain JS, no build step. Data arrives on /ws/board (see
+// web/feed.py for the protocol); actions go to the REST API. Everything shown from the server is
+// put in the page as text (textContent), never as HTML.
+(() => {
+  const I18N = window.KUZET_I18N || {};
+  const LANGS = window.KUZET_LANGS || ["kk", "ru", "en"];
+  const LOCALES = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" };
+  const MAX_SIGNALS = 100;
+  const SILENCE_LIMIT = 60000; // no message (not even a ping) for this long: reconnect
+
+  const S = {
+    me: null,
+    lang: "kk",
+    tz: "Asia/Almaty",
+    alarms: new Map(), // id -> alarm (open ones)
+    gone: new Map(), // id -> stamp of the closing update, so a late older update cannot revive it
+    seen: new Set(), // alarm ids already known (no sound for them)
+    signals: [], // newest first
+    signalIds: new Set(),
+    selected: null, // alarm id
+    selectedAlarm: null, // last known state of the selected alarm (kept after it closes)
+    card: null,
+    history: null,
+    ws: null,
+    attempts: 0,
+    retryAt: 0,
+    lastMessage: 0,
+    connState: "connecting",
+    sound: true,
+    audio: null,
+    renderQueued: false,
+    dirty: new Set(),
+    detailsTimer: null,
+    fresh: new Set(),
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---------- text ----------
+
+  function T(key, vars) {
+    let s = (I18N[S.lang] || {})[key] ?? (I18N.kk || {})[key] ?? key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace("{" + k + "}", String(v));
+    return s;
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function applyStaticText() {
+    document.documentElement.lang = S.lang;
+    for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = T(e.dataset.i18n);
+    for (const e of document.querySelectorAll("[data-i18n-title]")) e.title = T(e.dataset.i18nTitle);
+    for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = T(e.dataset.i18nPlaceholder);
+    for (const b of document.querySelectorAll("[data-lang]")) b.setAttribute("aria-pressed", String(b.dataset.lang === S.lang));
+    if (S.me) {
+      $("user-name").textContent = S.me.full_name || S.me.username;
+      $("user-role").textContent = T("role." + S.me.role) + " · " + S.me.username;
+    }
+  }
+
+  function setLang(lang) {
+    if (!LANGS.includes(lang)) return;
+    S.lang = lang;
+    formats = {};
+    if (S.me) localStorage.setItem("kuzet.lang." + S.me.username, lang);
+    localStorage.setItem("kuzet.lang", lang);
+    applyStaticText();
+    fillOutcomes();
+    renderAll();
+  }
+
+  // ---------- time (shown in the post's time zone) ----------
+
+  let formats = {};
+  function fmt(kind) {
+    const key = kind;
+    if (!formats[key]) {
+      const opts = {
+        time: { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" },
+        date: { day: "2-digit", month: "2-digit" },
+        day: { year: "numeric", month: "2-digit", day: "2-digit" },
+        full: { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" },
+      }[kind];
+      const locale = LOCALES[S.lang] || "en-GB";
+      try {
+        formats[key] = new Intl.DateTimeFormat(locale, { timeZone: S.tz, ...opts });
+      } catch (_e) {
+        formats[key] = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Almaty", ...opts });
+      }
+    }
+    return formats[key];
+  }
+  const fmtTime = (d) => fmt("time").format(d);
+  const isToday = (d) => fmt("day").format(d) === fmt("day").format(new Date());
+
+  function timeNode(iso) {
+    if (!iso) return "—";
+    const d = new Date(iso);
+    const node = el("time", { datetime: iso, title: fmt("full").format(d) }, fmtTime(d));
+    if (!isToday(d)) node.append(el("small", {}, fmt("date").format(d)));
+    return node;
+  }
+
+  // microsecond-exact comparison of the server's ISO stamps
+  function stamp(iso) {
+    if (!iso) return 0;
+    const m = /\.(\d+)/.exec(iso);
+    const micro = m ? Number((m[1] + "000000").slice(0, 6)) % 1000 : 0;
+    return Date.parse(iso) * 1000 + micro;
+  }
+
+  // ---------- API ----------
+
+  async function api(path, options) {
+    const r = await fetch(path, { credentials: "same-origin", ...(options || {}) });
+    if (r.status === 401) {
+      location.replace("/login?next=/board");
+      throw new Error("not logged in");
+    }
+    let body = null;
+    try { body = await r.json(); } catch (_e) { body = null; }
+    if (!r.ok) {
+      const detail = body && body.detail ? body.detail : r.statusText;
+      const err = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+      err.status = r.status;
+      throw err;
+    }
+    return body;
+  }
+
+  function post(path, body) {
+    return api(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    const t = $("toast");
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 6000);
+  }
+
+  // ---------- alarm state ----------
+
+  function applyAlarm(a, live) {
+    const current = S.alarms.get(a.id);
+    const known = current ? stamp(current.updated_at) : S.gone.get(a.id);
+    if (known !== undefined && stamp(a.updated_at) < known) return; // an older copy: ignore
+    if (a.state === "closed") {
+      S.alarms.delete(a.id);
+      S.gone.set(a.id, stamp(a.updated_at));
+    } else {
+      S.alarms.set(a.id, a);
+      S.gone.delete(a.id);
+    }
+    if (live && a.state === "new" && !S.seen.has(a.id)) beep(a.priority);
+    S.seen.add(a.id);
+    if (S.selected === a.id) {
+      S.selectedAlarm = a;
+      scheduleDetails();
+      scheduleRender("card");
+    }
+    scheduleRender("alarms");
+  }
+
+  function order(a, b) {
+    if (a.priority !== b.priority) return a.priority - b.priority;
+    const an = a.state === "new" ? 0 : 1;
+    const bn = b.state === "new" ? 0 : 1;
+    if (an !== bn) return an - bn;
+    return stamp(a.opened_at) - stamp(b.opened_at);
+  }
+
+  function canAct() { return !!(S.me && S.me.can_act); }
+
+  function actionButtons(a, prefix) {
+    if (!canAct() || a.state === "closed") return [];
+    const out = [];
+    if (a.state === "new") {
+      out.push(el("button", {
+        type: "button", class: "ack" + (prefix ? "" : " small"), "data-testid": prefix + "ack-button",
+        onclick: (ev) => { ev.stopPropagation(); acknowledge(a.id, ev.currentTarget); },
+      }, T("action.ack")));
+    } else {
+      out.push(el("button", {
+        type: "button", class: "close" + (prefix ? "" : " small"), "data-testid": prefix + "close-button",
+        onclick: (ev) => { ev.stopPropagation(); openClose(a.id); },
+      }, T("action.close")));
+    }
+    return out;
+  }
+
+  function alarmRow(a) {
+    const title = (a.title && (a.title[S.lang] || a.title.ru || a.title.en)) || a.klass || a.kind;
+    const objectName = a.object_name || T("unknown_object");
+    const tr = el("tr", {
+      "data-testid": "alarm-row", "data-alarm-id": a.id, "data-state": a.state, "data-priority": a.priority,
+      class: `p${a.priority} state-${a.state}` + (S.selected === a.id ? " selected" : ""),
+      tabindex: 0, "aria-selected": String(S.selected === a.id),
+      onclick: () => select(a.id),
+      onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(a.id); } },
+    },
+      el("td", { class: "prio", title: T("col.priority") }, el("span", {}, "P" + a.priority)),
+      el("td", { class: "time", "data-testid": "alarm-time" }, timeNode(a.opened_at)),
+      el("td", { class: "object", "data-testid": "alarm-object" },
+        el("b", {}, objectName),
+        a.terror_vulnerable ? el("span", { class: "badge tv", title: T("terror_vulnerable") }, T("terror_vulnerable.short")) : null,
+        el("small", {}, "#" + a.account)),
+      el("td", { class: "address" }, a.address || ""),
+      el("td", { class: "event", "data-testid": "alarm-title" }, title,
+        a.last_code ? el("small", {}, a.last_code) : null),
+      el("td", { class: "zone", "data-testid": "alarm-zone" }, a.last_zone || "—"),
+      el("td", { class: "state-cell" },
+        el("span", { class: `state s-${a.state}`, "data-testid": "alarm-state" }, T("state." + a.state)),
+        a.restored ? el("span", { class: "restored", "data-testid": "restored-marker" }, T("restored")) : null),
+      el("td", { class: "count", "data-testid": "alarm-count", title: T("col.signals.full") }, a.signal_count),
+      el("td", { class: "actions" }, actionButtons(a, "")),
+    );
+    return tr;
+  }
+
+  // ---------- rendering ----------
+
+  const RENDERERS = { alarms: () => renderAlarms(), signals: () => renderSignals(), card: () => renderCard() };
+  function scheduleRender(...parts) {
+    for (const p of parts) S.dirty.add(p);
+    if (S.renderQueued) return;
+    S.renderQueued = true;
+    requestAnimationFrame(() => {
+      S.renderQueued = false;
+      const dirty = [...S.dirty];
+      S.dirty.clear();
+      for (const p of dirty) RENDERERS[p]();
+    });
+  }
+
+  function renderAll() {
+    renderAlarms();
+    renderSignals();
+    renderCard();
+    renderConn();
+  }
+
+  let rowCache = new Map(); // id -> {key, tr}
+  function renderAlarms() {
+    const list = [...S.alarms.values()].sort(order);
+    const tbody = $("alarm-rows");
+    const next = new Map();
+    const rows = list.map((a) => {
+      const key = [a.updated_at, a.state, a.priority, a.signal_count, a.restored, S.lang, S.selected === a.id, canAct()].join("|");
+      const cached = rowCache.get(a.id);
+      const tr = cached && cached.key === key ? cached.tr : alarmRow(a);
+      next.set(a.id, { key, tr });
+      return tr;
+    });
+    rowCache = next;
+    const same = rows.length === tbody.children.length && rows.every((r, i) => tbody.children[i] === r);
+    if (!same) tbody.replaceChildren(...rows);
+    $("no-alarms").hidden = list.length > 0;
+    $("alarm-count").textContent = list.length ? `${list.length} ${T("alarms.open")}` : "";
+
+    const counts = [0, 0, 0, 0, 0];
+    let fresh = 0;
+    for (const a of list) {
+      counts[Math.min(Math.max(a.priority, 1), 5) - 1] += 1;
+      if (a.state === "new") fresh += 1;
+    }
+    $("counters").replaceChildren(
+      ...counts.map((n, i) => el("span", {
+        class: `counter p${i + 1}` + (n ? " on" : ""), "data-testid": `counter-p${i + 1}`, title: T("col.priority") + " " + (i + 1),
+      }, `P${i + 1} ${n}`)),
+    );
+    document.title = (fresh ? `(${fresh}) ` : "") + "Kuzet · " + T("alarms.heading");
+  }
+
+  function renderSignals() {
+    const tbody = $("signal-rows");
+    const rows = S.signals.map((s) => {
+      const desc = (s.description && (s.description[S.lang] || s.description.en)) || s.code;
+      const tr = el("tr", {
+        "data-testid": "signal-row", "data-signal-id": s.id, "data-account": s.account,
+        class: (S.fresh.has(s.id) ? "fresh" : "") + (s.object_id ? "" : " unknown"),
+      },
+        el("td", { class: "t" }, timeNode(s.received_at)),
+        el("td", { class: "acct" }, "#" + s.account),
+        el("td", { class: "obj" }, s.object_name || T("unknown_object")),
+        el("td", { class: "code" }, el("b", {}, s.code), s.qualifier ? "/" + s.qualifier : ""),
+        el("td", { class: "desc" }, desc),
+        el("td", { class: "zone", title: T("col.zone") }, s.zone_name ? `${s.zone} · ${s.zone_name}` : (s.zone || "")),
+        el("td", { class: "rcv muted", title: s.peer || "" }, `${s.receiver} · ${s.protocol}` + (s.encrypted ? " · AES" : "")),
+      );
+      return tr;
+    });
+    tbody.replaceChildren(...rows);
+    S.fresh.clear();
+    $("no-signals").hidden = S.signals.length > 0;
+  }
+
+  function renderConn() {
+    const c = $("conn");
+    c.dataset.state = S.connState;
+    let label = T("conn." + S.connState);
+    if (S.connState === "offline" && S.retryAt) {
+      const s = Math.max(0, Math.ceil((S.retryAt - Date.now()) / 1000));
+      label += " · " + T("conn.retry", { s });
+    }
+    $("conn-label").textContent = label;
+    const banner = $("offline-banner");
+    banner.hidden = S.connState === "online";
+    banner.textContent = label;
+    document.body.classList.toggle("stale", S.connState !== "online");
+  }
+
+  function section(titleKey, ...content) {
+    return [el("h3", {}, T(titleKey)), ...content];
+  }
+
+  function renderCard() {
+    const body = $("card-body");
+    const a = S.selectedAlarm;
+    if (!a) {
+      body.replaceChildren(el("p", { class: "empty" }, T("card.select")));
+      return;
+    }
+    const title = (a.title && (a.title[S.lang] || a.title.ru)) || a.kind;
+    const card = S.card && S.card.id === a.object_id ? S.card : null;
+    const parts = [
+      el("div", { class: "card-top" },
+        el("span", { class: `pbox p${a.priority}` }, "P" + a.priority),
+        el("div", {},
+          el("h2", { "data-testid": "card-object-name" }, a.object_name || T("unknown_object")),
+          a.terror_vulnerable ? el("span", { class: "badge tv" }, T("terror_vulnerable")) : null)),
+      el("div", { class: "alarm-title", "data-testid": "card-alarm-title" }, title),
+      el("div", { class: "alarm-meta" },
+        el("span", { class: `state s-${a.state}`, "data-testid": "card-alarm-state" }, T("state." + a.state)),
+        a.restored ? el("span", { class: "restored" }, T("restored")) : null,
+        el("span", {}, T("card.alarm", { id: a.id })),
+        el("span", {}, T("card.opened") + " "), timeNode(a.opened_at)),
+      el("div", { class: "card-actions" }, actionButtons(a, "card-")),
+    ];
+
+    const dl = el("dl", {});
+    const addRow = (k, ...v) => dl.append(el("dt", {}, T(k)), el("dd", {}, ...v));
+    addRow("card.address", a.address || (card && card.address) || "—");
+    if (a.latitude !== null && a.latitude !== undefined && a.longitude !== null && a.longitude !== undefined) {
+      const lat = Number(a.latitude).toFixed(5);
+      const lon = Number(a.longitude).toFixed(5);
+      addRow("card.coordinates", el("span", { class: "mono" }, `${lat}, ${lon}`), " ",
+        el("a", { href: `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}`, target: "_blank", rel: "noopener noreferrer" }, T("card.map")));
+    }
+    if (card && card.accounts && card.accounts.length) {
+      addRow("card.accounts", ...card.accounts.map((acc, i) => el("span", { class: "mono" }, (i ? ", " : "") + "#" + acc.number + (acc.encrypted ? " (AES)" : ""))));
+      const lastSeen = card.accounts.map((acc) => acc.last_seen_at).filter(Boolean).sort().pop();
+      if (lastSeen) addRow("card.last_seen", timeNode(lastSeen));
+    } else {
+      addRow("col.account", el("span", { class: "mono" }, "#" + a.account));
+    }
+    parts.push(dl);
+
+    if (!a.object_id) {
+      parts.push(el("p", { class: "instructions" }, T("card.no_object")));
+    } else if (card) {
+      if (card.instructions) parts.push(...section("card.instructions", el("div", { class: "instructions", "data-testid": "card-instructions" }, card.instructions)));
+      parts.push(...section("card.contacts", card.contacts && card.contacts.length
+        ? el("ul", { "data-testid": "card-contacts" }, card.contacts.map((c) => el("li", { class: "contact" },
+          el("span", {}, `${c.call_order}. ${c.name}`, el("small", { class: "muted" }, " · " + (T("contact." + c.role) !== "contact." + c.role ? T("contact." + c.role) : c.role))),
+          c.phone ? el("a", { href: "tel:" + c.phone.replace(/[^0-9+]/g, "") }, c.phone) : null)))
+        : el("p", { class: "muted" }, T("card.none"))));
+      parts.push(...section("card.zones", card.zones && card.zones.length
+        ? el("ul", { class: "zone-list", "data-testid": "card-zones" }, card.zones.map((z) => el("li", { class: z.number === a.last_zone ? "current" : "" },
+          el("span", { class: "mono" }, z.number), el("span", {}, z.name))))
+        : el("p", { class: "muted" }, T("card.none"))));
+    }
+
+    if (S.history && S.history.alarm === a.id) {
+      parts.push(...section("card.history", el("ul", { class: "history", "data-testid": "card-history" },
+        S.history.items.slice().reverse().map((h) => {
+          const what = T("event." + h.kind) + (h.code ? ` · ${h.code}${h.zone ? " / " + h.zone : ""}` : "");
+          const extra = h.detail && (h.detail.outcome ? T("outcome." + h.detail.outcome) : "");
+          const note = h.detail && h.detail.note ? h.detail.note : "";
+          return el("li", {}, timeNode(h.at),
+            el("span", {}, what, extra ? " — " + extra : "", h.username ? el("span", { class: "who" }, " · " + h.username) : null,
+              note ? el("div", {}, note) : null));
+        }))));
+    }
+
+    if (canAct() && a.state !== "closed") {
+      const ta = el("textarea", { rows: 1, maxlength: 2000, "data-testid": "note-input", placeholder: T("close.note.placeholder") });
+      parts.push(el("form", {
+        class: "note", onsubmit: async (ev) => {
+          ev.preventDefault();
+          const text = ta.value.trim();
+          if (!text) return;
+          try {
+            const detail = await post(`/api/alarms/${a.id}/note`, { note: text });
+            ta.value = "";
+            S.history = { alarm: a.id, items: detail.history };
+            renderCard();
+          } catch (e) { toast(T("action.failed") + ": " + e.message); }
+        },
+      }, ta, el("button", { type: "submit", "data-testid": "note-button" }, T("action.note"))));
+    }
+    // keep the note being typed across re-renders
+    const typing = body.querySelector("textarea");
+    const kept = typing ? typing.value : "";
+    const hadFocus = typing && document.activeElement === typing;
+    body.replaceChildren(...parts.filter(Boolean));
+    const fresh = body.querySelector("textarea");
+    if (fresh && kept) fresh.value = kept;
+    if (fresh && hadFocus) fresh.focus();
+  }
+
+  // ---------- selection and details ----------
+
+  function select(id) {
+    S.selected = id;
+    S.selectedAlarm = S.alarms.get(id) || null;
+    S.history = null;
+    scheduleRender("alarms", "card");
+    loadDetails(id, true);
+    if (window.matchMedia("(max-width: 900px)").matches) {
+      requestAnimationFrame(() => $("card").scrollIntoView({ behavior: "smooth", block: "start" }));
+    }
+  }
+
+  function scheduleDetails() {
+    clearTimeout(S.detailsTimer);
+    S.detailsTimer = setTimeout(() => { if (S.selected) loadDetails(S.selected); }, 300);
+  }
+
+  async function loadDetails(id, freshCard) {
+    try {
+      const a = S.selectedAlarm;
+      const wantCard = a && a.object_id && (freshCard || !(S.card && S.card.id === a.object_id));
+      const [detail, card] = await Promise.all([
+        api(`/api/alarms/${id}`),
+        wantCard ? api(`/api/objects/${a.object_id}`) : Promise.resolve(null),
+      ]);
+      if (S.selected !== id) return;
+      S.history = { alarm: id, items: detail.history || [] };
+      if (card) S.card = card;
+      const current = S.alarms.get(id);
+      if (!current || stamp(detail.updated_at) >= stamp(current.updated_at)) S.selectedAlarm = detail;
+      renderCard();
+    } catch (e) {
+      if (e.message !== "not logged in") toast(T("action.failed") + ": " + e.message);
+    }
+  }
+
+  // ---------- actions ----------
+
+  async function acknowledge(id, button) {
+    if (button) button.disabled = true;
+    try {
+      applyAlarm(await post(`/api/alarms/${id}/ack`), false);
+    } catch (e) {
+      toast(T("action.failed") + ": " + e.message);
+      if (button) button.disabled = false;
+    }
+  }
+
+  function fillOutcomes() {
+    const sel = $("close-outcome");
+    const value = sel.value;
+    const outcomes = (S.me && S.me.outcomes) || ["real-alarm", "false-alarm", "technical-fault", "test", "owner-cancelled", "other"];
+    sel.replaceChildren(el("option", { value: "", disabled: true }, "—"), ...outcomes.map((o) => el("option", { value: o }, T("outcome." + o))));
+    sel.value = value || "";
+  }
+
+  let closing = null;
+  function openClose(id) {
+    const a = S.alarms.get(id) || (S.selectedAlarm && S.selectedAlarm.id === id ? S.selectedAlarm : null);
+    if (!a) return;
+    closing = id;
+    if (S.selected !== id) select(id);
+    fillOutcomes();
+    $("close-outcome").value = "";
+    $("close-note").value = "";
+    $("close-error").hidden = true;
+    const title = (a.title && (a.title[S.lang] || a.title.ru)) || a.kind;
+    $("close-alarm-title").textContent = `${a.object_name || T("unknown_object")} — ${title}`;
+    $("close-dialog").showModal();
+    $("close-outcome").focus();
+  }
+
+  async function submitClose(ev) {
+    ev.preventDefault();
+    const outcome = $("close-outcome").value;
+    const err = $("close-error");
+    if (!outcome) {
+      err.textContent = T("close.outcome") + "?";
+      err.hidden = false;
+      return;
+    }
+    const button = $("close-confirm");
+    button.disabled = true;
+    try {
+      const a = await post(`/api/alarms/${closing}/close`, { outcome, note: $("close-note").value.trim() });
+      applyAlarm(a, false);
+      $("close-dialog").close();
+    } catch (e) {
+      err.textContent = T("action.failed") + ": " + e.message;
+      err.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------- sound ----------
+
+  function beep(priority) {
+    if (!S.sound || priority > 3) return;
+    try {
+      S.audio = S.audio || new AudioContext();
+      if (S.audio.state !== "running") return; // browsers allow sound only after a click
+      const times = priority === 1 ? 3 : 1;
+      for (let i = 0; i < times; i++) {
+        const o = S.audio.createOscillator();
+        const g = S.audio.createGain();
+        o.frequency.value = priority === 1 ? 1046 : 784;
+        g.gain.value = 0.12;
+        o.connect(g).connect(S.audio.destination);
+        const t0 = S.audio.currentTime + i * 0.28;
+        o.start(t0);
+        o.stop(t0 + 0.18);
+      }
+    } catch (_e) { /* no audio device */ }
+  }
+
+  // ---------- the websocket ----------
+
+  function connect() {
+    S.connState = S.attempts ? "offline" : "connecting";
+    renderConn();
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/board");
+    S.ws = ws;
+    S.lastMessage = Date.now();
+    ws.onmessage = (ev) => {
+      S.lastMessage = Date.now();
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (_e) { return; }
+      handle(msg);
+    };
+    ws.onclose = (ev) => {
+      if (S.ws !== ws) return;
+      S.ws = null;
+      if (ev.code === 4401) { location.replace("/login?next=/board"); return; }
+      if (ev.code === 4403) { S.connState = "offline"; toast(T("forbidden")); renderConn(); return; }
+      if (ev.code === 4429) toast(T("conn.slow"));
+      S.attempts += 1;
+      const base = Math.min(15000, 500 * 2 ** Math.min(S.attempts - 1, 5));
+      const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+      S.retryAt = Date.now() + delay;
+      S.connState = "offline";
+      renderConn();
+      setTimeout(connect, delay);
+    };
+  }
+
+  function handle(msg) {
+    switch (msg.type) {
+      case "snapshot": {
+        S.alarms.clear();
+        for (const a of msg.alarms) { S.alarms.set(a.id, a); S.seen.add(a.id); }
+        S.signals = [];
+        S.signalIds.clear();
+        for (const s of msg.signals) addSignal(s, false);
+        S.attempts = 0;
+        S.retryAt = 0;
+        S.connState = "online";
+        if (S.selected && S.alarms.has(S.selected)) {
+          S.selectedAlarm = S.alarms.get(S.selected);
+          scheduleDetails();
+        }
+        renderConn();
+        scheduleRender("alarms", "signals", "card");
+        break;
+      }
+      case "alarm":
+        applyAlarm(msg.alarm, true);
+        break;
+      case "signal":
+        addSignal(msg.signal, true);
+        scheduleRender("signals");
+        break;
+      case "ping":
+        if (S.ws) S.ws.send('{"type":"pong"}');
+        break;
+      default:
+        break;
+    }
+  }
+
+  function addSignal(s, live) {
+    if (S.signalIds.has(s.id)) return;
+    S.signalIds.add(s.id);
+    S.signals.unshift(s);
+    S.signals.sort((x, y) => y.id - x.id);
+    if (live) S.fresh.add(s.id);
+    while (S.signals.length > MAX_SIGNALS) S.signalIds.delete(S.signals.pop().id);
+  }
+
+  // ---------- receivers health ----------
+
+  async function refreshReceivers() {
+    const box = $("receivers");
+    try {
+      const list = await api("/api/receivers");
+      if (!list.length) {
+        box.replaceChildren(el("span", { class: "chip unknown", "data-testid": "receiver-chip" }, T("receivers.none")));
+        return;
+      }
+      box.replaceChildren(...list.map((r) => {
+        const level = r.state !== "running" ? "bad" : r.not_acked ? "warn" : "ok";
+        return el("span", { class: `chip ${level}`, "data-testid": "receiver-chip", "data-name": r.name, title: `${r.kind} · ${r.state}` },
+          el("b", {}, r.name),
+          el("span", { class: "num" }, `${r.connections ?? 0} ${T("receivers.connections")}`),
+          el("span", { class: "num" }, `${r.last_minute ?? 0}${T("receivers.per_minute")}`),
+          r.rejected ? el("span", { class: "num" }, `${r.rejected} ${T("receivers.rejected")}`) : null,
+          r.not_acked ? el("span", { class: "num" }, `${r.not_acked} ${T("receivers.not_acked")}`) : null,
+          r.last_signal_at ? el("span", { class: "num" }, fmtTime(new Date(r.last_signal_at))) : null);
+      }));
+    } catch (e) {
+      if (e.message === "not logged in") return;
+      box.replaceChildren(el("span", { class: "chip unknown", "data-testid": "receiver-chip" }, T("receivers.unavailable")));
+    }
+  }
+
+  // ---------- clock and watchdog ----------
+
+  function tick() {
+    $("clock").textContent = fmtTime(new Date());
+    if (S.connState === "offline") renderConn();
+    if (S.ws && S.ws.readyState === WebSocket.OPEN && Date.now() - S.lastMessage > SILENCE_LIMIT) {
+      S.ws.close(); // silent too long: probably a dead path; onclose reconnects
+    }
+  }
+
+  // ---------- start ----------
+
+  async function init() {
+    let me;
+    try {
+      me = await api("/api/me");
+    } catch (_e) {
+      return;
+    }
+    S.me = me;
+    S.tz = me.timezone || "Asia/Almaty";
+    const saved = localStorage.getItem("kuzet.lang." + me.username);
+    S.lang = LANGS.includes(saved) ? saved : (LANGS.includes(me.lang) ? me.lang : "kk");
+    S.sound = localStorage.getItem("kuzet.sound") !== "off";
+    $("sound").setAttribute("aria-pressed", String(S.sound));
+    $("readonly").hidden = canAct();
+    document.body.classList.toggle("readonly", !canAct());
+    $("clock-zone").textContent = S.tz;
+
+    for (const b of document.querySelectorAll("[data-lang]")) b.addEventListener("click", () => setLang(b.dataset.lang));
+    $("sound").addEventListener("click", () => {
+      S.sound = !S.sound;
+      localStorage.setItem("kuzet.sound", S.sound ? "on" : "off");
+      $("sound").setAttribute("aria-pressed", String(S.sound));
+      if (S.sound) { S.audio = S.audio || new AudioContext(); S.audio.resume(); }
+    });
+    document.addEventListener("click", () => { if (S.audio && S.audio.state === "suspended") S.audio.resume(); }, { passive: true });
+    document.addEventListener("click", function first() {
+      if (S.sound && !S.audio) { try { S.audio = new AudioContext(); } catch (_e) { /* none */ } }
+      document.removeEventListener("click", first);
+    });
+    $("logout").addEventListener("click", async () => {
+      try { await post("/api/logout"); } catch (_e) { /* gone anyway */ }
+      location.replace("/login");
+    });
+    $("close-form").addEventListener("submit", submitClose);
+    $("close-cancel").addEventListener("click", () => $("close-dialog").close());
+
+    applyStaticText();
+    fillOutcomes();
+    renderAll();
+    tick();
+    setInterval(tick, 1000);
+    connect();
+    refreshReceivers();
+    setInterval(refreshReceivers, 5000);
+  }
+
+  init();
+})();
