@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import asyncpg
 from console import account, guarded_object, user
 
 FIRST_ACCOUNT = 1001
+MODBUS_ACCOUNT = "3001"  # the demo's Modbus panel (a pymodbus server on MODBUS_PORT)
+MODBUS_PORT = 15020
 ENCRYPTED_ACCOUNT = "2001"  # the demo's AES-128 panel, sending over UDP
 DEMO_KEY_HEX = "000102030405060708090A0B0C0D0E0F"
 
@@ -70,6 +73,12 @@ async def seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
                                               latitude=43.2590, longitude=76.9450, instructions=INSTRUCTIONS)
             await account.create(conn, ENCRYPTED_ACCOUNT, object_id=oid, aes_key=DEMO_KEY_HEX, key_format="hex",
                                  supervision_interval=300)
+            oid = await guarded_object.create(conn, "Астана, серверная (Modbus)", address="Астана, ул. Мәңгілік Ел, 55",
+                                              latitude=51.0900, longitude=71.4180, terror_vulnerable=True,
+                                              instructions=INSTRUCTIONS)
+            acc = await account.create(conn, MODBUS_ACCOUNT, object_id=oid, protocol="modbus")
+            for z in range(1, 9):
+                await guarded_object.add_zone(conn, acc, f"{z:03d}", f"Шлейф {z}")
         creds = []
         await conn.execute("DELETE FROM users WHERE username = ANY($1::text[])", [u[0] for u in USERS])
         for username, role, full_name, lang in USERS:
@@ -84,9 +93,42 @@ async def seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
     return creds
 
 
-def start_simulators(host: str, port: int, *, panels: int, rate: float) -> list[subprocess.Popen[bytes]]:
-    """Real DC-09 transmitters in their own processes: plain SIA over TCP, Contact ID over TCP,
-    and one AES-encrypted panel over UDP."""
+def receiver_settings(home: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The demo's serial receiver (a Sur-Gard MLR2 emulator on a pty) and Modbus poller."""
+    from receivers.sim.modbus_panel import default_points
+
+    serial = [{"name": "surgard-demo", "url": str(home / "surgard-demo.tty"), "format": "mlr2",
+               "heartbeat_interval": 90}]
+    modbus = [{"name": "modbus-demo", "transport": "tcp", "host": "127.0.0.1", "port": MODBUS_PORT,
+               "devices": [{"device_id": 1, "account": MODBUS_ACCOUNT, "points": default_points(8)}]}]
+    return serial, modbus
+
+
+def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[bytes]]:
+    """The peers Kuzet connects to (started before it, so the post does not open with a trouble
+    alarm): a Sur-Gard MLR2 receiver writing into a pseudo-terminal, and a Modbus panel whose zones
+    trip and clear now and then."""
+    sim = [sys.executable, "-m", "console.cli.main", "sim"]
+    tty = home / "surgard-demo.tty"
+    home.mkdir(parents=True, exist_ok=True)
+    script = "; ".join(f"sleep {40 + 7 * (i % 5)}; trip {1 + i % 8}; sleep 25; clear {1 + i % 8}" for i in range(400))
+    procs = [
+        subprocess.Popen(sim + ["serial", "--link", str(tty), "--format", "mlr2",
+                                "--rate", str(max(rate / 10, 0.02)), "--heartbeat", "30"],
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL),
+        subprocess.Popen(sim + ["modbus", "--tcp", f"127.0.0.1:{MODBUS_PORT}", "--zones", "8", "--script", script],
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL),
+    ]
+    for _ in range(100):  # the pty appears within a second or two
+        if tty.exists():
+            break
+        time.sleep(0.05)
+    return procs
+
+
+def start_panel_simulators(host: str, port: int, *, panels: int, rate: float) -> list[subprocess.Popen[bytes]]:
+    """Real DC-09 transmitters in their own processes: plain SIA and Contact ID over TCP, an
+    AES-encrypted panel over UDP, and a panel nobody configured."""
     base = [sys.executable, "-m", "console.cli.main", "sim", "dc09", "--host", host, "--port", str(port)]
     half = max(1, panels // 2)
     cmds = [
@@ -98,4 +140,4 @@ def start_simulators(host: str, port: int, *, panels: int, rate: float) -> list[
         # one panel nobody configured: the operator must see it as an unknown account
         base + ["--accounts", "1", "--first-account", "9999", "--rate", "0.01"],
     ]
-    return [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in cmds]
+    return [subprocess.Popen(c, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL) for c in cmds]

@@ -38,25 +38,30 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
     system = System(settings)
     sims: list[subprocess.Popen[bytes]] = []
     try:
+        if demo:
+            from console.cli import demo as demo_mod
+
+            sims = demo_mod.start_line_simulators(settings.home, rate=rate)
         await system.start()
         assert system.pool is not None
         print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
         for r in system.receivers:
-            print(f"  DC-09 receiver {r.name}: TCP and UDP {r.host}:{r.port}", flush=True)
+            where = f"TCP and UDP {r.host}:{r.port}" if r.stats.kind == "dc09" else r.stats.detail or ""
+            print(f"  {r.stats.kind} receiver {r.name}: {where}", flush=True)
         print(f"  data: {settings.home}", flush=True)
         if demo:
-            from console.cli import demo as demo_mod
-
             creds = await demo_mod.seed(system.pool, settings.home)
             print("Demo users (user / password / role):", flush=True)
             for c in creds:
                 print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
             port = system.receivers[0].port
-            sims = demo_mod.start_simulators("127.0.0.1", port, panels=panels, rate=rate)
-            print(f"Simulated panels: {len(sims)} simulator processes feeding DC-09 on port {port}.", flush=True)
+            sims += demo_mod.start_panel_simulators("127.0.0.1", port, panels=panels, rate=rate)
+            print(f"Simulators: {len(sims)} processes (DC-09 panels on port {port}, a Sur-Gard MLR2 on a"
+                  f" pseudo-terminal, a Modbus panel on port {demo_mod.MODBUS_PORT}).", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         await _wait_for_stop()
     finally:
+        await system.stop()  # first, so that the simulators going away raises no trouble alarm
         for p in sims:
             p.terminate()
         for p in sims:
@@ -64,7 +69,6 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
-        await system.stop()
         print("Kuzet stopped.", flush=True)
     return 0
 
@@ -123,14 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sim", help="panel simulators speaking the real protocols")
     simsub = p.add_subparsers(dest="sim", required=True)
     from receivers.sim import dc09 as sim_dc09
+    from receivers.sim import modbus_panel as sim_modbus
+    from receivers.sim import serial_rx as sim_serial
 
     sim_dc09.add_arguments(simsub.add_parser("dc09", help="a DC-09 transmitter (SIA DC-03 or Contact ID)"))
+    sim_serial.add_arguments(simsub.add_parser("serial", help="a hardware receiver's automation output (MLR2 / 685)"))
+    sim_modbus.add_arguments(simsub.add_parser("modbus", help="a Modbus alarm panel (TCP or RTU)"))
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     benchsub = p.add_subparsers(dest="bench", required=True)
     from receivers.sim import bench
 
     bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
+    p = benchsub.add_parser("supervision", help="supervision sweep over N accounts (in a scratch database)")
+    p.add_argument("--accounts", type=int, default=100_000)
+    p.add_argument("--config")
+    p.add_argument("--home")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -139,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("demo", "run"):
         s = _settings(args)
         if args.cmd == "demo":
+            from console.cli import demo as demo_mod
+
             s.web_port = args.web_port
             s.dc09 = [config.Dc09Config(port=args.dc09_port)]
+            s.serial, s.modbus = demo_mod.receiver_settings(s.home)
         from receivers.sim.bench import run_fast
 
         return int(run_fast(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),
@@ -148,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "db":
         return asyncio.run(_db(_settings(args), args.action))
     if args.cmd == "sim":
-        return sim_dc09.main(args)
+        sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main}.get(args.sim, sim_dc09.main)
+        return int(sim_main(args))
     if args.cmd == "bench":
+        if args.bench == "supervision":
+            from console import bench_supervision
+
+            return bench_supervision.main(_settings(args), args.accounts)
         return bench.main_ingest(args)
     parser.error("unknown command")
     return 2

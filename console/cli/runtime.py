@@ -18,6 +18,7 @@ from console.account import CHANNEL_ACCOUNTS, AccountDirectory
 from console.alarm import AlarmEngine
 from console.config import Settings
 from console.store import SignalStore
+from console.supervision import Supervisor
 
 log = logging.getLogger("kuzet")
 
@@ -36,12 +37,14 @@ class System:
     with_web: bool = True
     with_receivers: bool = True
     with_engine: bool = True
+    with_supervision: bool = True
     dsn: str = ""
     pool: asyncpg.Pool | None = None
     store: SignalStore | None = None
     directory: AccountDirectory = field(default_factory=AccountDirectory)
     receivers: list[Any] = field(default_factory=list)
     engine: AlarmEngine | None = None
+    supervisor: Supervisor | None = None
     web_port: int = 0
     _embedded: db.EmbeddedServer | None = None
     _web: _Uvicorn | None = None
@@ -71,6 +74,9 @@ class System:
         if self.with_engine:
             self.engine = AlarmEngine(self.pool, self.dsn)
             await self.engine.start()
+        if self.with_supervision:
+            self.supervisor = Supervisor(self.pool, timezone=s.timezone)
+            await self.supervisor.start()
         if self.with_receivers:
             await self._start_receivers()
         if self.with_web:
@@ -91,9 +97,24 @@ class System:
         for i, c in enumerate(self.settings.dc09):
             srv = Dc09Server(self.store, self.directory, name=f"dc09-{i + 1}" if i else "dc09",
                              host=c.host, port=c.port, tcp=c.tcp, udp=c.udp, window=c.window,
-                             idle_timeout=c.idle_timeout, is_known_code=eventcodes.is_known)
+                             idle_timeout=c.idle_timeout, unfinished_timeout=c.unfinished_timeout,
+                             is_known_code=eventcodes.is_known)
             await srv.start()
             self.receivers.append(srv)
+        if self.settings.serial:
+            from receivers.serial.transport import from_settings as serial_receivers
+
+            # A serial receiver starts even without its port present: it reports receiver trouble
+            # and keeps reopening the port; `pool` is for that receiver-trouble alarm.
+            for rx in serial_receivers(self.store, self.pool, self.settings.serial, timezone=self.settings.timezone):
+                await rx.start()
+                self.receivers.append(rx)
+        if self.settings.modbus:
+            from receivers.modbus.poller import from_settings as modbus_pollers
+
+            for poller in modbus_pollers(self.store, self.settings.modbus):
+                await poller.start()
+                self.receivers.append(poller)
 
     async def _start_web(self) -> None:
         from web.app import create_app
@@ -126,6 +147,8 @@ class System:
             with contextlib.suppress(Exception):
                 await r.stop()
         self.receivers.clear()
+        if self.supervisor:
+            await self.supervisor.stop()
         if self.engine:
             await self.engine.stop()
         if self.store:

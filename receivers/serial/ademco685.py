@@ -1,0 +1,96 @@
+"""Sans-IO codec for the Ademco 685 automation output (and receivers emulating it).
+
+Framing: LF (0x0A) header, CR (0x0D) terminator, fields separated by spaces (protocols.md 4.2):
+
+- Contact ID `<LF>RL AAAA 18 QXYZ GG FCCC<CR>`  Q = E/R/P, F = C (zone) or U (user)
+- heartbeat  `<LF>RL OKAY @ <CR>`
+
+Printouts without the `18` field (Fire-Lite: `11 7777 E110 00 C001`) and two-digit zone fields
+(`C08`) are accepted as well. Answered with ACK 0x06 after the commit, NAK 0x15 when unparseable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from console.signal import Poll, Signal
+from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected
+
+LF = b"\n"
+CR = b"\r"
+MAX_MESSAGE = 512
+
+QUALIFIERS = {"E": "1", "R": "3", "P": "6"}
+
+_CID = re.compile(r"(?P<r>\d)(?P<l>\d) +(?P<account>[0-9A-F]{3,6}) +(?:18 +)?(?P<q>[ERP])(?P<code>\d{3})"
+                  r" +(?P<group>[0-9A-F]{2}) +(?P<f>[CU])(?P<zone>[0-9A-F]{2,3}) *")
+_HEARTBEAT = re.compile(r"(?P<r>\d)(?P<l>\d) +OKAY +@ *")
+
+
+class Ademco685Codec:
+    def __init__(self, receiver: str, peer: str = "", *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.receiver = receiver
+        self.peer = peer
+        self.now = now
+        self._buf = bytearray()
+
+    def pending(self) -> bool:
+        return bool(self._buf.strip(b" \r\n\x00"))
+
+    def feed(self, data: bytes) -> list[Event]:
+        self._buf += data
+        events: list[Event] = []
+        while True:
+            end = self._buf.find(CR)
+            if end < 0:
+                break
+            message = bytes(self._buf[:end])
+            del self._buf[:end + 1]
+            events.extend(self.message(message))
+        if len(self._buf) > MAX_MESSAGE:
+            raw = bytes(self._buf)
+            self._buf.clear()
+            events.append(Rejected("overlong", f"{len(raw)} bytes without CR", raw))
+        return events
+
+    def message(self, raw: bytes) -> list[Event]:
+        """One CR-terminated message (without the CR) -> one event with the reply."""
+        received_at = self.now()
+        start = raw.rfind(LF)  # anything before the last LF is the tail of a garbled message
+        body = raw[start + 1:].strip(b" \x00")
+        if not body:
+            return []  # a bare CR/LF pair is noise, not a message to answer
+        try:
+            text = body.decode("ascii")
+        except UnicodeDecodeError:
+            return [Rejected("not-ascii", "non-ASCII bytes in the message", raw)]
+        m = _CID.fullmatch(text)
+        if m is not None:
+            user = m["zone"] if m["f"] == "U" else ""  # F tells zone from user: keep it in the row
+            return [Accepted([Signal(
+                receiver=self.receiver, protocol="685-CID", account=m["account"], code=m["code"],
+                code_kind="cid", received_at=received_at, raw=raw, peer=self.peer,
+                qualifier=QUALIFIERS[m["q"]], zone=m["zone"], partition=m["group"], user=user,
+                receiver_no=m["r"], line_no=m["l"])], raw, ACK)]
+        m = _HEARTBEAT.fullmatch(text)
+        if m is not None:
+            return [Accepted([Poll(receiver=self.receiver, account="", received_at=received_at,
+                                   peer=self.peer, receiver_no=m["r"], line_no=m["l"])], raw, ACK)]
+        return [Rejected("unparseable", f"not an Ademco 685 Contact ID message: {text[:60]!r}", raw, NAK)]
+
+
+def encode_cid(account: str, q: str, code: str, group: str = "01", zone: str = "001", *,
+               receiver_no: str = "1", line_no: str = "1", user: bool = False) -> bytes:
+    """`<LF>RL AAAA 18 QXYZ GG FCCC<CR>`; q is E, R or P."""
+    f = "U" if user else "C"
+    return f"\n{receiver_no}{line_no} {account} 18 {q}{code} {group} {f}{zone}\r".encode("ascii")
+
+
+def encode_heartbeat(*, receiver_no: str = "1", line_no: str = "1") -> bytes:
+    return f"\n{receiver_no}{line_no} OKAY @ \r".encode("ascii")
+
+
+__all__ = ["ACK", "NAK", "Ademco685Codec", "encode_cid", "encode_heartbeat"]
