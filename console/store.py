@@ -2,7 +2,8 @@
 
 Receivers call `submit(items, done)`; everything submitted while the previous commit was in flight
 is written in one transaction (one round trip: a single statement over unnested arrays), and only
-then is each `done(True)` called so the receiver can acknowledge the panel. If the database cannot
+then is each `done(True)` called so the receiver can acknowledge the panel. Two such writers
+("lanes", split by account) commit side by side, so one waits on the disk while the other fills. If the database cannot
 be reached, `done(False)` is called and the receiver must not acknowledge: the panel retries or fails
 over to its backup path. Callbacks instead of futures keep the per-signal path free of tasks.
 
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -84,19 +85,28 @@ class StoreStats:
     largest_batch: int = 0
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One writer: its queue and the task that commits it."""
+
+    index: int
+    items: list[Signal | Poll] = field(default_factory=list)
+    done: list[tuple[Done, int]] = field(default_factory=list)  # callback, how many items it covers
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+
+
 class SignalStore:
     def __init__(self, pool: asyncpg.Pool, *, dedup_window: float = 120.0, max_batch: int = 5000,
-                 write_timeout: float = 5.0) -> None:
+                 write_timeout: float = 5.0, lanes: int = 2) -> None:
         self.pool = pool
         self.dedup_window = dedup_window
         self.max_batch = max_batch
         self.write_timeout = write_timeout
         self.stats = StoreStats()
-        self._items: list[Signal | Poll] = []
-        self._done: list[tuple[Done, int]] = []  # callback and how many of _items it covers
+        self._lanes = [_Lane(i) for i in range(max(1, lanes))]
         self._rejected: list[RejectedRecord] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -107,27 +117,34 @@ class SignalStore:
         if self._closing:
             done(False)
             return
-        self._items.extend(items)
-        self._done.append((done, len(items)))
-        self._wake.set()
+        # Lanes commit side by side; an account always goes to the same lane, so two lanes never
+        # update the same account row (no lock waits, no deadlocks) and its messages stay in order.
+        lanes = self._lanes
+        lane = lanes[hash(items[0].account) % len(lanes)] if items and len(lanes) > 1 else lanes[0]
+        lane.items.extend(items)
+        lane.done.append((done, len(items)))
+        lane.wake.set()
 
     def reject(self, record: RejectedRecord) -> None:
         """Keep a rejected frame for review (written with the next batch; no reply waits on it)."""
         self._rejected.append(record)
-        self._wake.set()
+        self._lanes[0].wake.set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._writer(), name="signal-store-writer")
+        for lane in self._lanes:
+            lane.task = asyncio.create_task(self._writer(lane), name=f"signal-store-writer-{lane.index}")
         self._prune_task = asyncio.create_task(self._pruner(), name="signal-store-pruner")
 
     async def stop(self) -> None:
         """Write what is queued, then stop. Callbacks still pending get their answer."""
         self._closing = True
-        self._wake.set()
-        if self._task:
-            await self._task
+        for lane in self._lanes:
+            lane.wake.set()
+        for lane in self._lanes:
+            if lane.task:
+                await lane.task
         if self._prune_task:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -135,22 +152,23 @@ class SignalStore:
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests and shutdown)."""
-        while self._items or self._rejected or self._busy:
+        while self._rejected or any(lane.items or lane.busy for lane in self._lanes):
             await asyncio.sleep(0.005)
 
-    _busy = False
-
-    async def _writer(self) -> None:
+    async def _writer(self, lane: _Lane) -> None:
         while True:
-            if not (self._items or self._rejected):
+            rejected_here = lane.index == 0 and bool(self._rejected)
+            if not (lane.items or rejected_here):
                 if self._closing:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                lane.wake.clear()
+                await lane.wake.wait()
                 continue
-            items, done = self._take()
-            rejected, self._rejected = self._rejected, []
-            self._busy = True
+            items, done = self._take(lane)
+            rejected: list[RejectedRecord] = []
+            if lane.index == 0:
+                rejected, self._rejected = self._rejected, []
+            lane.busy = True
             ok = False
             try:
                 await asyncio.wait_for(self._write(items, rejected), self.write_timeout)
@@ -158,29 +176,34 @@ class SignalStore:
             except Exception as exc:  # database down or failing: nothing in this batch is acknowledged
                 self.stats.failures += 1
                 log.error("signal batch of %d not stored: %s", len(items), exc)
+                # rejected frames need no answer, so they can wait for the database (within reason)
+                if len(self._rejected) < 10_000:
+                    self._rejected[:0] = rejected
+                if not self._closing:
+                    await asyncio.sleep(0.2)  # do not spin on a database that is down
             finally:
-                self._busy = False
+                lane.busy = False
             for cb, _n in done:
                 try:
                     cb(ok)
                 except Exception:  # a receiver's callback must never stop the writer
                     log.exception("acknowledge callback failed")
 
-    def _take(self) -> tuple[list[Signal | Poll], list[tuple[Done, int]]]:
+    def _take(self, lane: _Lane) -> tuple[list[Signal | Poll], list[tuple[Done, int]]]:
         """Take whole submissions, up to max_batch items (a submission is never split)."""
-        if len(self._items) <= self.max_batch:
-            items, done = self._items, self._done
-            self._items, self._done = [], []
+        if len(lane.items) <= self.max_batch:
+            items, done = lane.items, lane.done
+            lane.items, lane.done = [], []
             return items, done
         n = 0
         k = 0
-        for _cb, count in self._done:
+        for _cb, count in lane.done:
             if n and n + count > self.max_batch:
                 break
             n += count
             k += 1
-        items, done = self._items[:n], self._done[:k]
-        self._items, self._done = self._items[n:], self._done[k:]
+        items, done = lane.items[:n], lane.done[:k]
+        lane.items, lane.done = lane.items[n:], lane.done[k:]
         return items, done
 
     async def _write(self, items: list[Signal | Poll], rejected: list[RejectedRecord]) -> None:
