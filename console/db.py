@@ -119,7 +119,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    # Custom plans always: asyncpg prepares every statement, and after five runs PostgreSQL may switch
+    # to a generic plan, which for "id = ANY($1)" on a growing table is a sequential scan.
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     server_settings={"plan_cache_mode": "force_custom_plan"})
     assert pool is not None
     return pool
 

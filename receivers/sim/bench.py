@@ -39,17 +39,30 @@ class Figures:
 class _Panel:
     """One panel's loop: send, wait for the reply, send the next, until the deadline."""
 
-    def __init__(self, tx: Transmitter, figures: Figures, deadline: float, done: asyncio.Future[None]) -> None:
+    def __init__(self, tx: Transmitter, figures: Figures, deadline: float, done: asyncio.Future[None],
+                 interval: float = 0.0) -> None:
         self.tx, self.fig, self.deadline, self.done = tx, figures, deadline, done
+        self.interval = interval  # with --rate: seconds between this panel's messages (open loop)
+        self.next_at = 0.0
         self.send: Callable[[bytes], None] = lambda b: None
         self.close: Callable[[], None] = lambda: None
         self.t0 = 0.0
         self.zone = 0
 
     def next(self) -> None:
-        if time.perf_counter() >= self.deadline:
+        now = time.perf_counter()
+        if now >= self.deadline:
             self.close()
             return
+        if self.interval:
+            # paced: the next message leaves on schedule, not as soon as the ACK is in
+            self.next_at = max(self.next_at + self.interval, now) if self.next_at else now
+            if self.next_at > now:
+                asyncio.get_running_loop().call_later(self.next_at - now, self._send_one)
+                return
+        self._send_one()
+
+    def _send_one(self) -> None:
         self.zone = self.zone % 99 + 1
         frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
         self.fig.sent += 1
@@ -177,7 +190,7 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
         tx = Transmitter(str(FIRST_ACCOUNT + i), key=BENCH_KEY if args.encrypted else None)
         fut: asyncio.Future[None] = loop.create_future()
         futures.append(fut)
-        panel = _Panel(tx, fig, deadline, fut)
+        panel = _Panel(tx, fig, deadline, fut, interval=args.conns / args.rate if args.rate else 0.0)
         t: asyncio.BaseTransport
         if args.udp:
             t, _ = await loop.create_datagram_endpoint(functools.partial(_Udp, panel),
@@ -212,6 +225,8 @@ def add_ingest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=7000)
     p.add_argument("--conns", type=int, default=100, help="panel connections, one message in flight each")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="signals per second over all connections (0: each sends again as soon as it is ACKed)")
     p.add_argument("--encrypted", action="store_true", help="AES-128 messages (registers the keys)")
     p.add_argument("--udp", action="store_true")
     p.add_argument("--home", help="data directory of the running Kuzet (default $KUZET_HOME or ./var)")
@@ -231,8 +246,9 @@ def run_fast(coro: Any) -> Any:
 
 def main_ingest(args: argparse.Namespace) -> int:
     r = run_fast(ingest(args))
+    pace = f", paced at {args.rate:g}/s" if args.rate else ", closed loop"
     print(f"DC-09 ingest, {r['transport'].upper()}{' AES-128' if r['encrypted'] else ''}, "
-          f"{r['conns']} connections, {r['seconds']} s")
+          f"{r['conns']} connections{pace}, {r['seconds']} s")
     print(f"  sent {r['sent']}  acked {r['acked']}  NAK {r['naks']}  DUH {r['duhs']}  errors {r['errors']}")
     print(f"  signals/s {r['signals_per_s']}  ACK p50 {r['ack_p50_ms']} ms  p99 {r['ack_p99_ms']} ms")
     if r["rows_stored"] is None:
