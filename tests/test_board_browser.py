@@ -162,7 +162,9 @@ async def test_operator_handles_an_alarm_on_the_board(post: Post, browser: Brows
     await page.wait_for_url(post.url + "/board")
     await expect(page.get_by_test_id("connection-indicator")).to_have_attribute("data-state", "online")
     await expect(page.get_by_test_id("alarms-heading")).to_have_text("Тревоги")  # the operator's language
-    await expect(page.get_by_test_id("receiver-chip")).to_have_count(1)
+    await expect(page.get_by_test_id("receiver-chip")).to_have_count(2)  # the DC-09 receiver and supervision
+    await expect(page.locator('[data-testid="receiver-chip"][data-name="dc09"]')).to_be_visible()
+    await expect(page.locator('[data-testid="receiver-chip"][data-name="supervision"]')).to_be_visible()
     await expect(page.get_by_test_id("no-alarms")).to_be_visible()
 
     # a panel reports a burglary: the row appears, with the object and the time in Almaty

@@ -136,6 +136,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "receivers.per_minute": {"kk": "/мин", "ru": "/мин", "en": "/min"},
     "receivers.rejected": {"kk": "қабылданбады", "ru": "отклонено", "en": "rejected"},
     "receivers.not_acked": {"kk": "расталмады", "ru": "без ACK", "en": "not acked"},
+    "receivers.misses": {"kk": "байланыссыз", "ru": "без связи", "en": "silent"},
+    "receivers.down": {"kk": "істен шықты", "ru": "не работает", "en": "down"},
     "receivers.unavailable": {"kk": "Күйі белгісіз", "ru": "Состояние неизвестно", "en": "State unknown"},
 
     # header

@@ -135,8 +135,19 @@ class System:
         self.web_port = sock.getsockname()[1]
 
     def health(self) -> list[dict[str, Any]]:
-        """Every receiver's state for the API and the board."""
-        return [r.stats.as_dict() for r in self.receivers]
+        """Every receiver's state for the API and the board, and supervision as one more line:
+        the accounts silent beyond their interval are the post's "supervision misses"."""
+        out = [r.stats.as_dict() for r in self.receivers]
+        if self.supervisor is not None:
+            st = self.supervisor.stats
+            out.append({"name": "supervision", "kind": "supervision",
+                        "state": "running" if st.errors == 0 or st.sweeps else "down",
+                        "connections": 0, "accepted": st.sweeps, "acked": 0, "not_acked": 0, "rejected": 0,
+                        "last_minute": 0, "last_signal_at": st.last_sweep_at.isoformat() if st.last_sweep_at else None,
+                        "supervision_misses": st.failed_now,
+                        "detail": f"{st.failed_now} silent now, {st.misses_total} missed since start,"
+                                  f" last sweep {st.last_sweep_ms:.1f} ms"})
+        return out
 
     async def stop(self) -> None:
         if self._web is not None and self._web_task is not None:

@@ -631,13 +631,17 @@
         return;
       }
       box.replaceChildren(...list.map((r) => {
-        const level = r.state !== "running" ? "bad" : r.not_acked ? "warn" : "ok";
-        return el("span", { class: `chip ${level}`, "data-testid": "receiver-chip", "data-name": r.name, title: `${r.kind} · ${r.state}` },
+        const level = r.state !== "running" ? "bad" : (r.not_acked || r.supervision_misses) ? "warn" : "ok";
+        return el("span", { class: `chip ${level}`, "data-testid": "receiver-chip", "data-name": r.name,
+                            title: `${r.kind} · ${r.state}${r.detail ? " · " + r.detail : ""}` },
           el("b", {}, r.name),
           el("span", { class: "num" }, `${r.connections ?? 0} ${T("receivers.connections")}`),
           el("span", { class: "num" }, `${r.last_minute ?? 0}${T("receivers.per_minute")}`),
           r.rejected ? el("span", { class: "num" }, `${r.rejected} ${T("receivers.rejected")}`) : null,
           r.not_acked ? el("span", { class: "num" }, `${r.not_acked} ${T("receivers.not_acked")}`) : null,
+          r.supervision_misses ? el("span", { class: "num", "data-testid": "supervision-misses" },
+                                    `${r.supervision_misses} ${T("receivers.misses")}`) : null,
+          r.state !== "running" ? el("span", { class: "num" }, T("receivers.down")) : null,
           r.last_signal_at ? el("span", { class: "num" }, fmtTime(new Date(r.last_signal_at))) : null);
       }));
     } catch (e) {
