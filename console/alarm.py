@@ -296,7 +296,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int) -> dict[st
 
 
 async def get_many(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> list[dict[str, Any]]:
-    rows = await conn.fetch(_ALARM_COLUMNS + " WHERE al.id = ANY($1::bigint[])", ids)
+    rows = await conn.fetch(_ALARM_COLUMNS + " JOIN unnest($1::bigint[]) AS q(id) ON q.id = al.id", ids)
     return [dict(r) for r in rows]
 
 

@@ -119,10 +119,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    # Custom plans always: asyncpg prepares every statement, and after five runs PostgreSQL may switch
-    # to a generic plan, which for "id = ANY($1)" on a growing table is a sequential scan.
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     server_settings={"plan_cache_mode": "force_custom_plan"})
+    # asyncpg prepares every statement and PostgreSQL may then switch to a generic plan, which for
+    # "id = ANY($1)" on a large table is a sequential scan: queries join `unnest($1)` instead.
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
     assert pool is not None
     return pool
 

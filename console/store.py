@@ -54,6 +54,50 @@ FROM unnest($1::text[], $2::timestamptz[]) AS v(number, seen), kuzet_supervision
 WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
 """
 
+# The whole batch in one statement (one round trip, one implicit transaction): signals, their
+# inbox entries, last-seen times and the notification. Used for the common small batches, where
+# round trips, not rows, are the cost; the COPY path takes over for large ones.
+_BATCH_STATEMENT = """
+WITH incoming AS (
+    SELECT * FROM unnest(
+        $1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+        $15::text[], $16::text[], $17::jsonb[], $18::timestamptz[], $19::boolean[], $20::smallint[],
+        $21::bytea[]
+    ) AS t(dedup_key, received_at, receiver, peer, protocol, account, receiver_no, line_no, sequence,
+           code_kind, code, qualifier, zone, partition, user_no, text, xdata, transmitter_time,
+           encrypted, event_index, raw)
+), fresh AS (
+    INSERT INTO signal_dedup (dedup_key, seen_at, signal_id)
+    SELECT dedup_key, received_at, nextval('signals_id_seq') FROM incoming
+    ON CONFLICT (dedup_key) DO UPDATE
+        SET seen_at = excluded.seen_at, signal_id = excluded.signal_id
+        WHERE signal_dedup.seen_at < excluded.seen_at - make_interval(secs => $22::float8)
+    RETURNING dedup_key, signal_id
+), stored AS (
+    INSERT INTO signals (id, dedup_key, received_at, receiver, peer, protocol, account, receiver_no,
+                         line_no, sequence, code_kind, code, qualifier, zone, partition, user_no, text,
+                         xdata, transmitter_time, encrypted, event_index, raw)
+    SELECT f.signal_id, i.dedup_key, i.received_at, i.receiver, i.peer, i.protocol, i.account,
+           i.receiver_no, i.line_no, i.sequence, i.code_kind, i.code, i.qualifier, i.zone, i.partition,
+           i.user_no, i.text, i.xdata, i.transmitter_time, i.encrypted, i.event_index, i.raw
+    FROM fresh f JOIN incoming i USING (dedup_key)
+    RETURNING id
+), queued AS (
+    INSERT INTO signal_inbox (signal_id) SELECT id FROM stored RETURNING signal_id
+), touched AS (
+    UPDATE accounts a SET last_seen_at = v.seen,
+        supervision_deadline = v.seen + make_interval(secs => a.supervision_interval
+                                                      + greatest(g.grace_seconds, g.grace_ratio * a.supervision_interval))
+    FROM unnest($23::text[], $24::timestamptz[]) AS v(number, seen), kuzet_supervision_settings() g
+    WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM queued)::int AS stored,
+       (SELECT pg_notify('""" + CHANNEL_SIGNALS + """', max(signal_id)::text) FROM queued HAVING count(*) > 0) AS notified,
+       (SELECT count(*) FROM touched)::int AS touched
+"""
+
 _INSERT_REJECTED = """
 INSERT INTO rejected_frames (received_at, receiver, peer, reason, detail, account, reply, raw)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -99,11 +143,12 @@ class _Lane:
 
 class SignalStore:
     def __init__(self, pool: asyncpg.Pool, *, dedup_window: float = 120.0, max_batch: int = 5000,
-                 write_timeout: float = 5.0, lanes: int = 2) -> None:
+                 write_timeout: float = 5.0, lanes: int = 1, single_statement_max: int = 300) -> None:
         self.pool = pool
         self.dedup_window = dedup_window
         self.max_batch = max_batch
         self.write_timeout = write_timeout
+        self.single_statement_max = single_statement_max
         self.stats = StoreStats()
         self._lanes = [_Lane(i) for i in range(max(1, lanes))]
         self._rejected: list[RejectedRecord] = []
@@ -216,30 +261,41 @@ class SignalStore:
                 prev = seen.get(it.account)
                 if prev is None or prev < it.received_at:
                     seen[it.account] = it.received_at
-        async with self.pool.acquire() as conn, conn.transaction():
-            if signals:
-                keys = list(signals)
-                claimed = await conn.fetch(_CLAIM_KEYS, keys, [signals[k].received_at for k in keys],
-                                           self.dedup_window)
-                if claimed:
-                    # COPY: the cheapest way into PostgreSQL, several times an INSERT's rate
-                    records = [_record(r["signal_id"], r["dedup_key"], signals[r["dedup_key"]]) for r in claimed]
-                    await conn.copy_records_to_table("signals", records=records, columns=SIGNAL_COLUMNS)
-                    ids = [int(r["signal_id"]) for r in claimed]
-                    await conn.copy_records_to_table("signal_inbox", records=[(i,) for i in ids])
-                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(max(ids)))
-                self.stats.stored += len(claimed)
-                self.stats.duplicates += len(signals) - len(claimed)
-            if seen:
-                numbers = sorted(seen)  # a fixed lock order
-                await conn.execute(_TOUCH_ACCOUNTS, numbers, [seen[k] for k in numbers])
-            if rejected:
-                await conn.execute(_INSERT_REJECTED, *_rejected_columns(rejected))
+        numbers = sorted(seen)  # a fixed lock order
+        async with self.pool.acquire() as conn:
+            if len(signals) <= self.single_statement_max and not rejected:
+                row = await conn.fetchrow(_BATCH_STATEMENT, *_columns(signals), self.dedup_window,
+                                          numbers, [seen[k] for k in numbers])
+                n = row["stored"] if row else 0
+                self.stats.stored += n
+                self.stats.duplicates += len(signals) - n
+            else:
+                async with conn.transaction():
+                    await self._write_copy(conn, signals, numbers, seen, rejected)
         self.stats.batches += 1
         self.stats.submitted += len(items)
         self.stats.polls += len(items) - sum(1 for it in items if isinstance(it, Signal))
         self.stats.rejected += len(rejected)
         self.stats.largest_batch = max(self.stats.largest_batch, len(items))
+
+    async def _write_copy(self, conn: asyncpg.Connection, signals: dict[bytes, Signal], numbers: list[str],
+                          seen: dict[str, datetime], rejected: list[RejectedRecord]) -> None:
+        """Large batches: claim the natural keys, then COPY (several times an INSERT's row rate)."""
+        if signals:
+            keys = list(signals)
+            claimed = await conn.fetch(_CLAIM_KEYS, keys, [signals[k].received_at for k in keys], self.dedup_window)
+            if claimed:
+                records = [_record(r["signal_id"], r["dedup_key"], signals[r["dedup_key"]]) for r in claimed]
+                await conn.copy_records_to_table("signals", records=records, columns=SIGNAL_COLUMNS)
+                ids = [int(r["signal_id"]) for r in claimed]
+                await conn.copy_records_to_table("signal_inbox", records=[(i,) for i in ids])
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_SIGNALS, str(max(ids)))
+            self.stats.stored += len(claimed)
+            self.stats.duplicates += len(signals) - len(claimed)
+        if numbers:
+            await conn.execute(_TOUCH_ACCOUNTS, numbers, [seen[k] for k in numbers])
+        if rejected:
+            await conn.execute(_INSERT_REJECTED, *_rejected_columns(rejected))
 
     async def _pruner(self) -> None:
         """Forget natural keys older than the window, so the dedup table stays small."""
@@ -252,6 +308,18 @@ class SignalStore:
                 )
             except Exception as exc:
                 log.warning("pruning signal_dedup failed: %s", exc)
+
+
+def _columns(signals: dict[bytes, Signal]) -> list[list[object]]:
+    cols: list[list[object]] = [[] for _ in range(21)]
+    for key, s in signals.items():
+        for i, v in enumerate((
+            key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
+            s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user, s.text,
+            s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw,
+        )):
+            cols[i].append(v)
+    return cols
 
 
 def _record(signal_id: int, key: bytes, s: Signal) -> tuple[object, ...]:

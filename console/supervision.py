@@ -275,7 +275,7 @@ async def raise_alarms(conn: asyncpg.Connection, items: Sequence[AlarmRaise], no
             joined.append(alarm_id)
             events.append((alarm_id, "signal", it.detail))
     if joined:
-        await conn.execute("UPDATE alarms SET updated_at = $2, restored = false WHERE id = ANY($1::bigint[])",
+        await conn.execute("UPDATE alarms SET updated_at = $2, restored = false FROM unnest($1::bigint[]) AS q(id) WHERE alarms.id = q.id",
                            sorted(set(joined)), now)
     await _events(conn, events, now)
     await audit.append(conn, [
@@ -301,7 +301,7 @@ async def restore_alarms(conn: asyncpg.Connection, items: Sequence[AlarmRestore]
     if not events:
         return []
     ids = [e[0] for e in events]
-    await conn.execute("UPDATE alarms SET restored = true, updated_at = $2 WHERE id = ANY($1::bigint[])", ids, now)
+    await conn.execute("UPDATE alarms SET restored = true, updated_at = $2 FROM unnest($1::bigint[]) AS q(id) WHERE alarms.id = q.id", ids, now)
     await _events(conn, events, now)
     await audit.append(conn, [audit.Entry(actor.name, "alarm.restore", "alarm", str(a), d, now)
                               for a, _ev, d in events])

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from console import account, db
 from console.signal import Poll, Signal
@@ -24,8 +25,13 @@ async def submit_and_wait(store: SignalStore, items: list[Signal | Poll]) -> boo
     return await asyncio.wait_for(fut, 10)
 
 
-async def test_group_commit_acknowledges_after_commit(pool: asyncpg.Pool) -> None:
-    store = SignalStore(pool)
+# The store writes small batches in one statement and large ones with COPY: both paths are tested.
+PATHS = pytest.mark.parametrize("single_max", [300, 0], ids=["one-statement", "copy"])
+
+
+@PATHS
+async def test_group_commit_acknowledges_after_commit(pool: asyncpg.Pool, single_max: int) -> None:
+    store = SignalStore(pool, single_statement_max=single_max)
     await store.start()
     try:
         results: list[bool] = []
@@ -54,8 +60,9 @@ async def test_group_commit_acknowledges_after_commit(pool: asyncpg.Pool) -> Non
         await store.stop()
 
 
-async def test_retry_is_acknowledged_again_but_stored_once(pool: asyncpg.Pool) -> None:
-    store = SignalStore(pool)
+@PATHS
+async def test_retry_is_acknowledged_again_but_stored_once(pool: asyncpg.Pool, single_max: int) -> None:
+    store = SignalStore(pool, single_statement_max=single_max)
     await store.start()
     try:
         assert await submit_and_wait(store, [sig(seq="0042")])
@@ -83,9 +90,10 @@ async def test_same_message_after_the_window_is_new(pool: asyncpg.Pool) -> None:
         await store.stop()
 
 
-async def test_poll_refreshes_last_seen_without_a_signal_row(pool: asyncpg.Pool) -> None:
+@PATHS
+async def test_poll_refreshes_last_seen_without_a_signal_row(pool: asyncpg.Pool, single_max: int) -> None:
     await account.create(pool, "5555")
-    store = SignalStore(pool)
+    store = SignalStore(pool, single_statement_max=single_max)
     await store.start()
     try:
         t = datetime.now(UTC)

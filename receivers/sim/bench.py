@@ -63,6 +63,9 @@ class _Panel:
         self._send_one()
 
     def _send_one(self) -> None:
+        if time.perf_counter() >= self.deadline:  # a paced send that fell due after the end
+            self.close()
+            return
         self.zone = self.zone % 99 + 1
         frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
         self.fig.sent += 1
