@@ -13,6 +13,15 @@ import asyncpg
 
 CHANNEL_ACCOUNTS = "kuzet_accounts"
 
+# SQL: the account of signal `s`, as `a` (id, object_id). The same rule as AccountDirectory.find:
+# an account bound to the signal's receiver/line wins over one that matches any line.
+SIGNAL_ACCOUNT_JOIN = """LEFT JOIN LATERAL (
+    SELECT id, object_id FROM accounts a
+    WHERE a.number = s.account
+      AND a.prefix IN ('', 'L' || s.line_no, 'R' || s.receiver_no || 'L' || s.line_no)
+    ORDER BY a.prefix = '' LIMIT 1
+) a ON true"""
+
 
 @dataclass(frozen=True, slots=True)
 class KnownAccount:

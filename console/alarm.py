@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from console import audit, eventcodes
+from console.account import SIGNAL_ACCOUNT_JOIN
 from console.store import CHANNEL_SIGNALS
 
 log = logging.getLogger("kuzet.alarm")
@@ -72,12 +73,7 @@ SELECT s.id, s.account, s.receiver_no, s.line_no, s.code_kind, s.code, s.qualifi
        s.received_at, a.object_id, a.id AS account_id
 FROM unnest($1::bigint[]) AS q(id)
 JOIN signals s ON s.id = q.id  -- a join, not "id = ANY($1)": the generic plan of the latter scans the table
-LEFT JOIN LATERAL (
-    SELECT id, object_id FROM accounts a
-    WHERE a.number = s.account
-      AND a.prefix IN ('', 'L' || s.line_no, 'R' || s.receiver_no || 'L' || s.line_no)
-    ORDER BY a.prefix = '' LIMIT 1
-) a ON true
+""" + SIGNAL_ACCOUNT_JOIN + """
 ORDER BY s.id
 """
 

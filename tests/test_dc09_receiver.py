@@ -19,15 +19,9 @@ from console import account, alarm, guarded_object
 from console.cli.runtime import System
 from console.config import Dc09Config, Settings
 from receivers.dc09.transmitter import Transmitter, parse_reply
+from tests.util import until
 
 KEY = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
-
-
-async def wait_for(cond, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -89,7 +83,7 @@ async def test_plain_and_encrypted_messages_are_acked_after_storing(system: Syst
         row = await pool.fetchrow("SELECT * FROM signals WHERE account = '5678'")
         assert row["encrypted"] and row["code"] == "130" and row["qualifier"] == "1" and row["zone"] == "005"
     # the alarm engine opened an alarm on the object for them
-    await wait_for(lambda: _alarm_count(pool))
+    await until(lambda: _alarm_count(pool), "the alarm to gather both signals")
     rows = await alarm.list_alarms(pool)
     assert rows[0]["object_name"] == "Банк" and rows[0]["signal_count"] == 2
 
@@ -168,7 +162,7 @@ async def test_oversize_and_unfinished_frames_close_the_connection(system: Syste
     async with Panel(port, "1234") as p:
         await p.send(p.tx.sia("BA", "005"))
         assert parse_reply(await p.reply()).kind == "ACK"
-    await wait_for(lambda: _reasons_include(pool, {"oversize", "unfinished"}))
+    await until(lambda: _reasons_include(pool, {"oversize", "unfinished"}), "the rejects to be recorded")
 
 
 async def _reasons_include(pool: asyncpg.Pool, want: set[str]) -> bool:
@@ -202,7 +196,7 @@ async def test_unknown_plain_account_is_acked_stored_and_alarmed(system: System,
     async def raised() -> bool:
         return any(a["kind"] == "unknown-account" and a["account"] == "7777" for a in await alarm.list_alarms(pool))
 
-    await wait_for(raised)
+    await until(raised, "the unknown-account alarm")
 
 
 async def test_every_acked_signal_is_in_the_database(system: System, pool: asyncpg.Pool) -> None:

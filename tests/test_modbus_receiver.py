@@ -4,7 +4,6 @@ on 127.0.0.1 and over Modbus RTU on a socat pty pair, storing into the real data
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,9 @@ from console.store import SignalStore
 from receivers.modbus.poller import ModbusConfig, ModbusPoller
 from receivers.sim.modbus_panel import ModbusPanelSim, default_points
 from receivers.sim.ptypair import SocatPair
+from tests.util import until
 
 FAST = {"poll_interval": 0.05, "timeout": 0.3, "offline_after": 2}
-
-
-async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = 15.0) -> None:
-    end = time.monotonic() + deadline
-    while True:
-        got = cond()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ and answers ACK/NAK; pulling the "device" (stopping socat) raises receiver troub
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -17,22 +15,9 @@ from console.store import SignalStore
 from receivers.serial.transport import SerialConfig, SerialReceiver
 from receivers.sim.ptypair import SocatPair
 from receivers.sim.serial_rx import SerialReceiverEmulator
+from tests.util import until
 
 pytestmark = pytest.mark.skipif(not SocatPair.available(), reason="socat is not installed (apt-get install socat)")
-
-
-async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = 15.0) -> None:
-    """Poll a condition until it holds (no timing assertions: a slow machine only waits longer)."""
-    end = time.monotonic() + deadline
-    while True:
-        got = cond()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

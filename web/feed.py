@@ -35,6 +35,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from console import alarm as alarms
 from console import user as users
+from console.account import SIGNAL_ACCOUNT_JOIN
 from console.alarm import CHANNEL_ALARMS
 from console.store import CHANNEL_SIGNALS
 from web import auth
@@ -84,12 +85,7 @@ SELECT s.id, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receive
        s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user_no, s.text,
        s.transmitter_time, s.encrypted, a.object_id, o.name AS object_name, z.name AS zone_name
 FROM signals s
-LEFT JOIN LATERAL (
-    SELECT id, object_id FROM accounts a
-    WHERE a.number = s.account
-      AND a.prefix IN ('', 'L' || s.line_no, 'R' || s.receiver_no || 'L' || s.line_no)
-    ORDER BY a.prefix = '' LIMIT 1
-) a ON true
+""" + SIGNAL_ACCOUNT_JOIN + """
 LEFT JOIN guarded_objects o ON o.id = a.object_id
 LEFT JOIN zones z ON z.account_id = a.id AND z.number = s.zone
 """

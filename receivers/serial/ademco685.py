@@ -12,11 +12,9 @@ Printouts without the `18` field (Fire-Lite: `11 7777 E110 00 C001`) and two-dig
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from console.signal import Poll, Signal
-from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected
+from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected, TerminatedLines
 
 LF = b"\n"
 CR = b"\r"
@@ -29,32 +27,9 @@ _CID = re.compile(r"(?P<r>\d)(?P<l>\d) +(?P<account>[0-9A-F]{3,6}) +(?:18 +)?(?P
 _HEARTBEAT = re.compile(r"(?P<r>\d)(?P<l>\d) +OKAY +@ *")
 
 
-class Ademco685Codec:
-    def __init__(self, receiver: str, peer: str = "", *,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.receiver = receiver
-        self.peer = peer
-        self.now = now
-        self._buf = bytearray()
-
-    def pending(self) -> bool:
-        return bool(self._buf.strip(b" \r\n\x00"))
-
-    def feed(self, data: bytes) -> list[Event]:
-        self._buf += data
-        events: list[Event] = []
-        while True:
-            end = self._buf.find(CR)
-            if end < 0:
-                break
-            message = bytes(self._buf[:end])
-            del self._buf[:end + 1]
-            events.extend(self.message(message))
-        if len(self._buf) > MAX_MESSAGE:
-            raw = bytes(self._buf)
-            self._buf.clear()
-            events.append(Rejected("overlong", f"{len(raw)} bytes without CR", raw))
-        return events
+class Ademco685Codec(TerminatedLines):
+    terminator = CR
+    max_message = MAX_MESSAGE
 
     def message(self, raw: bytes) -> list[Event]:
         """One CR-terminated message (without the CR) -> one event with the reply."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from console.signal import Poll, Signal
 from receivers.dc09.dc03 import parse_dc03
-from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected
+from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected, TerminatedLines
 
 DC4 = b"\x14"
 MAX_MESSAGE = 1024  # bytes without a DC4: line noise or a wrong baud rate, not a message
@@ -56,37 +56,17 @@ def parse_clock(text: str, tz: tzinfo, now: datetime) -> datetime | None:
         return None
 
 
-class Mlr2Codec:
+class Mlr2Codec(TerminatedLines):
     """Bytes from the port in, `Accepted` / `Rejected` events out. No I/O, no clock of its own
     beyond `now` (injectable for tests)."""
 
+    terminator = DC4
+    max_message = MAX_MESSAGE
+
     def __init__(self, receiver: str, peer: str = "", *, tz: tzinfo = UTC,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.receiver = receiver
-        self.peer = peer
+        super().__init__(receiver, peer, now=now)
         self.tz = tz
-        self.now = now
-        self._buf = bytearray()
-
-    def pending(self) -> bool:
-        """A message has started but its DC4 has not arrived yet."""
-        return bool(self._buf.strip(b" \r\n\x00"))
-
-    def feed(self, data: bytes) -> list[Event]:
-        self._buf += data
-        events: list[Event] = []
-        while True:
-            end = self._buf.find(DC4)
-            if end < 0:
-                break
-            message = bytes(self._buf[:end])
-            del self._buf[:end + 1]
-            events.extend(self.message(message))
-        if len(self._buf) > MAX_MESSAGE:
-            raw = bytes(self._buf)
-            self._buf.clear()
-            events.append(Rejected("overlong", f"{len(raw)} bytes without DC4", raw))
-        return events
 
     def message(self, raw: bytes) -> list[Event]:
         """One DC4-terminated message (without the DC4) -> its events; exactly one carries the reply."""
