@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from receivers.sim import bench
 
     bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
+    bench.add_e2e_arguments(benchsub.add_parser("e2e", help="a panel's signal -> the board websocket"))
     p = benchsub.add_parser("supervision", help="supervision sweep over N accounts (in a scratch database)")
     p.add_argument("--accounts", type=int, default=100_000)
     p.add_argument("--config")
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             from console import bench_supervision
 
             return bench_supervision.main(_settings(args), args.accounts)
+        if args.bench == "e2e":
+            return bench.main_e2e(args)
         return bench.main_ingest(args)
     parser.error("unknown command")
     return 2

@@ -44,6 +44,7 @@ class _Panel:
         self.tx, self.fig, self.deadline, self.done = tx, figures, deadline, done
         self.interval = interval  # with --rate: seconds between this panel's messages (open loop)
         self.next_at = 0.0
+        self.on_send: Callable[[str, str], None] | None = None  # (account, sequence) of every message sent
         self.send: Callable[[bytes], None] = lambda b: None
         self.close: Callable[[], None] = lambda: None
         self.t0 = 0.0
@@ -70,6 +71,8 @@ class _Panel:
         frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
         self.fig.sent += 1
         self.t0 = time.perf_counter()
+        if self.on_send is not None:
+            self.on_send(self.tx.account, self.tx.last_sequence)
         self.send(frame)
 
     def reply(self, raw: bytes) -> None:
@@ -221,6 +224,87 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
             "encrypted": args.encrypted, "sent": fig.sent, "acked": fig.acked, "naks": fig.naks,
             "duhs": fig.duhs, "errors": fig.errors, "signals_per_s": round(fig.acked / elapsed, 1),
             "ack_p50_ms": round(pct(0.50), 2), "ack_p99_ms": round(pct(0.99), 2), "rows_stored": stored}
+
+
+async def e2e(args: argparse.Namespace) -> dict[str, Any]:
+    """Signal sent by a panel -> the same signal on an operator's board websocket."""
+    from websockets.asyncio.client import connect as ws_connect
+
+    from console import db, user
+
+    dsn = _dsn(args)
+    if not dsn:
+        raise SystemExit("bench e2e needs the running Kuzet's database (--home or --database-url)")
+    await _register(dsn, args.conns, False)
+    conn = await db.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT * FROM users WHERE username = 'bench-e2e'")
+        if row is None:
+            await user.create(conn, "bench-e2e", os.urandom(16).hex(), "operator", full_name="Benchmark")
+            row = await conn.fetchrow("SELECT * FROM users WHERE username = 'bench-e2e'")
+        token = await user.open_session(conn, user.User(row["id"], row["username"], row["full_name"], row["role"],
+                                                         row["lang"], row["group_id"]))
+    finally:
+        await conn.close()
+    import json
+
+    sent: dict[tuple[str, str], float] = {}
+    lat: list[float] = []
+    loop = asyncio.get_running_loop()
+    ws = await ws_connect(f"ws://{args.host}:{args.web_port}/ws/board",
+                          additional_headers={"Cookie": f"kuzet_session={token}"}, compression=None)
+
+    async def read() -> None:
+        async for msg in ws:
+            t = time.perf_counter()
+            m = json.loads(msg)
+            if m.get("type") == "signal":
+                s = m["signal"]
+                t0 = sent.pop((s["account"], s["sequence"]), None)
+                if t0 is not None:
+                    lat.append(t - t0)
+
+    reader = asyncio.create_task(read())
+    fig = Figures()
+    deadline = time.perf_counter() + args.seconds
+    futures = []
+    for i in range(args.conns):
+        fut: asyncio.Future[None] = loop.create_future()
+        futures.append(fut)
+        panel = _Panel(Transmitter(str(FIRST_ACCOUNT + i)), fig, deadline, fut, interval=args.conns / args.rate)
+        panel.on_send = lambda acct, seq: sent.__setitem__((acct, seq), time.perf_counter())
+        await loop.create_connection(functools.partial(_Tcp, panel), args.host, args.port)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*futures), args.seconds + 10)
+    await asyncio.sleep(2.0)  # the last signals on their way to the board
+    reader.cancel()
+    await ws.close()
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(len(lat) * p))] * 1000 if lat else float("nan")
+
+    return {"sent": fig.sent, "acked": fig.acked, "on_board": len(lat), "missing": len(sent),
+            "p50_ms": round(pct(0.5), 2), "p99_ms": round(pct(0.99), 2), "max_ms": round(pct(1.0), 2)}
+
+
+def add_e2e_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7000, help="the DC-09 receiver")
+    p.add_argument("--web-port", type=int, default=8000)
+    p.add_argument("--conns", type=int, default=100)
+    p.add_argument("--rate", type=float, default=2000.0, help="signals per second over all connections")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--home", help="data directory of the running Kuzet (default $KUZET_HOME or ./var)")
+    p.add_argument("--database-url")
+
+
+def main_e2e(args: argparse.Namespace) -> int:
+    r = run_fast(e2e(args))
+    print(f"DC-09 send -> board websocket, {args.conns} connections paced at {args.rate:g}/s, {args.seconds:g} s")
+    print(f"  sent {r['sent']}  acked {r['acked']}  seen on the board {r['on_board']}  never seen {r['missing']}")
+    print(f"  latency p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  max {r['max_ms']} ms")
+    return 0
 
 
 def add_ingest_arguments(p: argparse.ArgumentParser) -> None:
