@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -65,3 +66,22 @@ async def card(conn: Conn, object_id: int) -> dict[str, Any] | None:
     )
     return {**dict(obj), "accounts": [dict(r) for r in accounts], "zones": [dict(r) for r in zones],
             "contacts": [dict(r) for r in contacts]}
+
+
+async def schedule(conn: Conn, object_id: int) -> list[dict[str, Any]]:
+    """The object's weekly open/close window: one row per weekday (0 = Monday); a day without a row
+    is a closed day; no rows at all means the object is not on a schedule."""
+    rows = await conn.fetch(
+        "SELECT weekday, open_from, arm_by FROM object_schedules WHERE object_id = $1 ORDER BY weekday", object_id)
+    return [{"weekday": r["weekday"], "open_from": r["open_from"].strftime("%H:%M"),
+             "arm_by": r["arm_by"].strftime("%H:%M")} for r in rows]
+
+
+async def set_schedule(conn: asyncpg.Connection, object_id: int, days: list[tuple[int, time, time]]) -> None:
+    """Replace the weekly window (weekday, may open from, must be armed by), in the post's time zone.
+    Supervision raises "failed to arm on time" and "opened outside schedule" from it."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM object_schedules WHERE object_id = $1", object_id)
+        await conn.executemany(
+            "INSERT INTO object_schedules (object_id, weekday, open_from, arm_by) VALUES ($1, $2, $3, $4)",
+            [(object_id, d, a, b) for d, a, b in days])

@@ -431,6 +431,27 @@ async def test_objects_accounts_and_reading_views(web: Web) -> None:
 # -- the UI strings ---------------------------------------------------------------------------------
 
 
+async def test_object_schedule(web: Web) -> None:
+    async with web.login("admin") as admin:
+        object_id = (await admin.post("/api/objects", json={"name": "Банк"})).json()["id"]
+        week = [{"weekday": d, "open_from": "08:30", "arm_by": "19:00"} for d in range(5)]
+        r = await admin.put(f"/api/objects/{object_id}/schedule", json={"days": week})
+        assert r.status_code == 200, r.text
+        assert r.json()[0] == {"weekday": 0, "open_from": "08:30", "arm_by": "19:00"} and len(r.json()) == 5
+        r = await admin.put(f"/api/objects/{object_id}/schedule", json={"days": week + [week[0]]})
+        assert r.status_code == 422 and "at most once" in r.text
+        r = await admin.put(f"/api/objects/{object_id}/schedule", json={"days": [{"weekday": 7, "open_from": "08:00",
+                                                                                   "arm_by": "09:00"}]})
+        assert r.status_code == 422
+        assert (await admin.put("/api/objects/999999/schedule", json={"days": []})).status_code == 404
+    async with web.login("operator") as op:
+        assert len((await op.get(f"/api/objects/{object_id}/schedule")).json()) == 5
+        assert (await op.put(f"/api/objects/{object_id}/schedule", json={"days": []})).status_code == 403
+    # the supervision trigger computed when the object must be armed next
+    assert await web.pool.fetchval("SELECT arm_due_at FROM guarded_objects WHERE id = $1", object_id) is not None
+    assert ("admin", "object.schedule", str(object_id)) in await audit_actions(web.pool)
+
+
 def test_every_ui_string_exists_in_kazakh_russian_and_english() -> None:
     for key, texts in i18n.STRINGS.items():
         assert set(texts) == set(i18n.LANGS), key

@@ -14,6 +14,7 @@ or parameter (with "errors" listing each problem), 429 too many failed logins.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from typing import Annotated, Any, Literal
 
@@ -81,6 +82,16 @@ class ObjectIn(_Body):
     terror_vulnerable: bool = False
     instructions: str = Field("", max_length=10_000)
     contacts: list[ContactIn] = Field(default_factory=list, max_length=50)
+
+
+class ScheduleDayIn(_Body):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    open_from: dt.time = Field(description="may be opened (disarmed) from, local time of the post")
+    arm_by: dt.time = Field(description="must be armed (closed) by")
+
+
+class ScheduleIn(_Body):
+    days: list[ScheduleDayIn] = Field(max_length=7, description="no day: closed that day; no days: no schedule")
 
 
 class ZoneIn(_Body):
@@ -257,6 +268,27 @@ async def create_object(request: Request, body: ObjectIn, me: Admin) -> KuzetJSO
                                               body.model_dump(exclude={"instructions"}))])
         card = await guarded_object.card(conn, object_id)
     return reply(card, 201)
+
+
+@router.get("/objects/{object_id}/schedule", tags=["objects"], summary="The object's weekly open/close window")
+async def get_schedule(request: Request, object_id: ObjectId, _u: Reader) -> KuzetJSON:
+    return reply(await guarded_object.schedule(_pool(request), object_id))
+
+
+@router.put("/objects/{object_id}/schedule", tags=["objects"], summary="Replace the weekly open/close window (admin)")
+async def put_schedule(request: Request, object_id: ObjectId, body: ScheduleIn, me: Admin) -> KuzetJSON:
+    if len({d.weekday for d in body.days}) != len(body.days):
+        raise HTTPException(422, "days: each weekday at most once")
+    if any(d.open_from == d.arm_by for d in body.days):
+        raise HTTPException(422, "days: open_from and arm_by must differ")
+    async with _pool(request).acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM guarded_objects WHERE id = $1", object_id):
+            raise HTTPException(404, f"object {object_id} does not exist")
+        await guarded_object.set_schedule(conn, object_id, [(d.weekday, d.open_from, d.arm_by) for d in body.days])
+        await audit.append(conn, [audit.Entry(me.username, "object.schedule", "object", str(object_id),
+                                              body.model_dump(mode="json"))])
+        days = await guarded_object.schedule(conn, object_id)
+    return reply(days)
 
 
 @router.get("/accounts", tags=["objects"], summary="Accounts (panels), optionally of one object")

@@ -4,6 +4,7 @@ so every later `kuzet demo` can print them again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -69,6 +70,8 @@ async def seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
                     await guarded_object.add_zone(conn, acc, f"{z:03d}", name)
                 await guarded_object.add_contact(conn, oid, "Ответственный", f"+7 701 555 {1000 + i:04d}", call_order=1)
                 await guarded_object.add_contact(conn, oid, "Заместитель", f"+7 702 555 {2000 + i:04d}", call_order=2)
+                if i == 1:  # the bank branch works Monday to Friday, 09:00-19:00 Almaty time
+                    await guarded_object.set_schedule(conn, oid, [(d, dt.time(9), dt.time(19)) for d in range(5)])
             oid = await guarded_object.create(conn, "Алматы, ломбард (AES)", address="Алматы, ул. Гоголя, 39",
                                               latitude=43.2590, longitude=76.9450, instructions=INSTRUCTIONS)
             await account.create(conn, ENCRYPTED_ACCOUNT, object_id=oid, aes_key=DEMO_KEY_HEX, key_format="hex",
