@@ -118,9 +118,11 @@ def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[b
     procs = [
         subprocess.Popen(sim + ["serial", "--link", str(tty), "--format", "mlr2",
                                 "--rate", str(max(rate / 10, 0.02)), "--heartbeat", "30"],
-                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL),
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         start_new_session=True),
         subprocess.Popen(sim + ["modbus", "--tcp", f"127.0.0.1:{MODBUS_PORT}", "--zones", "8", "--script", script],
-                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL),
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         start_new_session=True),
     ]
     for _ in range(100):  # the pty appears within a second or two
         if tty.exists():
@@ -143,4 +145,6 @@ def start_panel_simulators(host: str, port: int, *, panels: int, rate: float) ->
         # one panel nobody configured: the operator must see it as an unknown account
         base + ["--accounts", "1", "--first-account", "9999", "--rate", "0.01"],
     ]
-    return [subprocess.Popen(c, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL) for c in cmds]
+    # own sessions: Ctrl-C reaches Kuzet only, which stops its receivers before it ends the simulators
+    return [subprocess.Popen(c, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+            for c in cmds]

@@ -46,7 +46,9 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
         assert system.pool is not None
         print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
         for r in system.receivers:
-            where = f"TCP and UDP {r.host}:{r.port}" if r.stats.kind == "dc09" else r.stats.detail or ""
+            cfg = getattr(r, "config", None)
+            where = (f"TCP and UDP {r.host}:{r.port}" if r.stats.kind == "dc09"
+                     else getattr(cfg, "url", "") or getattr(cfg, "peer", "") or r.stats.detail)
             print(f"  {r.stats.kind} receiver {r.name}: {where}", flush=True)
         print(f"  data: {settings.home}", flush=True)
         if demo:
