@@ -350,6 +350,7 @@ class AlarmEngine:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # before the work: a signal committed meanwhile wakes the next round
             try:
                 await self._listen()
                 async with self.pool.acquire() as conn:
@@ -360,6 +361,5 @@ class AlarmEngine:
             except Exception as exc:  # the database went away: keep trying, nothing is lost
                 log.warning("alarm engine: %s", exc)
                 await self._close_listener()
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
