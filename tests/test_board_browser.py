@@ -23,6 +23,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from console import account, guarded_object, user
 from console.cli.runtime import System
 from console.config import Dc09Config, Settings
+from tests.util import send_frame, sia_frame
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -33,33 +34,9 @@ PASSWORD = "browser-test-pass-1"
 expect.set_options(timeout=10_000)
 
 
-# -- a DC-09 transmitter in a few lines (protocols.md §1.1-1.2) --------------------------------------
-
-
-def crc16_arc(data: bytes) -> int:
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def sia_frame(account_no: str, seq: int, code: str, zone: str) -> bytes:
-    raw = f'"SIA-DCS"{seq:04d}L0#{account_no}[#{account_no}|Nri1/{code}{zone}]'.encode("ascii")
-    return b"\n" + f"{crc16_arc(raw):04X}".encode() + f"0{len(raw):03X}".encode() + raw + b"\r"
-
-
-async def send_frame(port: int, frame: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(frame)
-        await writer.drain()
-        reply = await asyncio.wait_for(reader.readuntil(b"\r"), 5)
-        assert b'"ACK"' in reply, reply
-    finally:
-        writer.close()
-        await writer.wait_closed()
+async def send_alarm(port: int, frame: bytes) -> None:
+    reply = await send_frame(port, frame)
+    assert b'"ACK"' in reply, reply
 
 
 # -- the running system ------------------------------------------------------------------------------
@@ -169,7 +146,7 @@ async def test_operator_handles_an_alarm_on_the_board(post: Post, browser: Brows
 
     # a panel reports a burglary: the row appears, with the object and the time in Almaty
     before = time.time()
-    await send_frame(post.dc09_port, sia_frame("1234", 1, "BA", "003"))
+    await send_alarm(post.dc09_port, sia_frame("1234", 1, "BA", "003"))
     row = row_of(page, "Есентай")
     await expect(row).to_have_count(1)
     await expect(row).to_have_attribute("data-state", "new")
@@ -228,12 +205,12 @@ async def test_operator_handles_an_alarm_on_the_board(post: Post, browser: Brows
     await expect(page.get_by_test_id("connection-indicator")).to_have_attribute("data-state", "online")
 
     # a busy board for the screenshots: fire (P1, flashing), panic, burglary + restore, trouble, unknown
-    await send_frame(post.dc09_port, sia_frame("2345", 2, "FA", "006"))
-    await send_frame(post.dc09_port, sia_frame("5678", 3, "PA", "005"))
-    await send_frame(post.dc09_port, sia_frame("3456", 4, "BA", "001"))
-    await send_frame(post.dc09_port, sia_frame("3456", 5, "BR", "001"))
-    await send_frame(post.dc09_port, sia_frame("4567", 6, "AT", "000"))
-    await send_frame(post.dc09_port, sia_frame("9999", 7, "BA", "002"))
+    await send_alarm(post.dc09_port, sia_frame("2345", 2, "FA", "006"))
+    await send_alarm(post.dc09_port, sia_frame("5678", 3, "PA", "005"))
+    await send_alarm(post.dc09_port, sia_frame("3456", 4, "BA", "001"))
+    await send_alarm(post.dc09_port, sia_frame("3456", 5, "BR", "001"))
+    await send_alarm(post.dc09_port, sia_frame("4567", 6, "AT", "000"))
+    await send_alarm(post.dc09_port, sia_frame("9999", 7, "BA", "002"))
     await expect(page.get_by_test_id("alarm-row")).to_have_count(5)
     fire = row_of(page, "АЗС")
     await expect(fire).to_have_class(re.compile(r"\bp1\b.*\bstate-new\b"))
@@ -301,6 +278,6 @@ async def test_the_board_shows_a_dropped_connection_and_reconnects(post: Post, b
     await expect(page.get_by_test_id("offline-banner")).to_be_hidden()
 
     # and still receives what happens after the reconnect
-    await send_frame(post.dc09_port, sia_frame("1234", 50, "TA", "004"))
+    await send_alarm(post.dc09_port, sia_frame("1234", 50, "TA", "004"))
     await expect(page.get_by_test_id("signal-row").filter(has_text="#1234").first).to_contain_text("TA")
     await context.close()

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from receivers.dc09.transmitter import build_message, parse_reply
+
 
 async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = 15.0) -> None:
     """Poll a condition until it holds (no timing assertions: a slow machine only waits longer)."""
@@ -19,3 +21,26 @@ async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, deadline:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def sia_frame(account_no: str, seq: int, code: str, zone: str) -> bytes:
+    """One plain SIA-DCS frame, as a panel sends it (no timestamp)."""
+    return build_message("SIA-DCS", f"#{account_no}|Nri1/{code}{zone}", sequence=f"{seq:04d}", account=account_no)
+
+
+async def send_frame(port: int, frame: bytes) -> bytes:
+    """Send one frame over TCP the way a panel does and return the receiver's framed answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(frame)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r"), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def assert_ack(reply: bytes, seq: int, account_no: str) -> None:
+    """A well-framed ACK (CRC and length checked by the parser) for exactly this message."""
+    r = parse_reply(reply)
+    assert r.acknowledges(f"{seq:04d}", account_no) and not r.issues, reply
