@@ -46,13 +46,18 @@ SIGNAL_COLUMNS = (
     "transmitter_time", "encrypted", "event_index", "raw",
 )
 
-_TOUCH_ACCOUNTS = """
+def _touch_accounts(numbers: str, seen: str) -> str:
+    """Last-seen time and supervision deadline of the accounts heard from (array parameters)."""
+    return f"""
 UPDATE accounts a SET last_seen_at = v.seen,
     supervision_deadline = v.seen + make_interval(secs => a.supervision_interval
                                                   + greatest(g.grace_seconds, g.grace_ratio * a.supervision_interval))
-FROM unnest($1::text[], $2::timestamptz[]) AS v(number, seen), kuzet_supervision_settings() g
+FROM unnest({numbers}::text[], {seen}::timestamptz[]) AS v(number, seen), kuzet_supervision_settings() g
 WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
 """
+
+
+_TOUCH_ACCOUNTS = _touch_accounts("$1", "$2")
 
 # The whole batch in one statement (one round trip, one implicit transaction): signals, their
 # inbox entries, last-seen times and the notification. Used for the common small batches, where
@@ -85,12 +90,7 @@ WITH incoming AS (
     RETURNING id
 ), queued AS (
     INSERT INTO signal_inbox (signal_id) SELECT id FROM stored RETURNING signal_id
-), touched AS (
-    UPDATE accounts a SET last_seen_at = v.seen,
-        supervision_deadline = v.seen + make_interval(secs => a.supervision_interval
-                                                      + greatest(g.grace_seconds, g.grace_ratio * a.supervision_interval))
-    FROM unnest($23::text[], $24::timestamptz[]) AS v(number, seen), kuzet_supervision_settings() g
-    WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen)
+), touched AS (""" + _touch_accounts("$23", "$24") + """
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM queued)::int AS stored,
@@ -311,15 +311,9 @@ class SignalStore:
 
 
 def _columns(signals: dict[bytes, Signal]) -> list[list[object]]:
-    cols: list[list[object]] = [[] for _ in range(21)]
-    for key, s in signals.items():
-        for i, v in enumerate((
-            key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
-            s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user, s.text,
-            s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw,
-        )):
-            cols[i].append(v)
-    return cols
+    """The batch as one array per column (the one-statement path unnests them), in `_record`'s order."""
+    rows = [_record(0, key, s)[1:] for key, s in signals.items()]
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(21)]
 
 
 def _record(signal_id: int, key: bytes, s: Signal) -> tuple[object, ...]:
