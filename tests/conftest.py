@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from console import db
+from console.store import SignalStore
 
 EXTRA_TABLES_SQL = (
     "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'"
@@ -56,3 +57,14 @@ async def pool(migrated: str) -> AsyncIterator[asyncpg.Pool]:
         yield p
     finally:
         await p.close()
+
+
+@pytest.fixture
+async def store(pool: asyncpg.Pool) -> AsyncIterator[SignalStore]:
+    """A running signal store over the emptied database."""
+    s = SignalStore(pool)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()

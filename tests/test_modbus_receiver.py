@@ -22,16 +22,6 @@ FAST = {"poll_interval": 0.05, "timeout": 0.3, "offline_after": 2}
 
 
 @pytest.fixture
-async def store(pool: asyncpg.Pool) -> AsyncIterator[SignalStore]:
-    s = SignalStore(pool)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
 async def running() -> AsyncIterator[list[Any]]:
     """Panels, pollers and pty pairs a test started; all stopped at the end, whatever happened."""
     things: list[Any] = []

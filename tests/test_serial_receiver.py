@@ -31,16 +31,6 @@ async def ptys(tmp_path: Path) -> AsyncIterator[SocatPair]:
 
 
 @pytest.fixture
-async def store(pool: asyncpg.Pool) -> AsyncIterator[SignalStore]:
-    s = SignalStore(pool)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
 async def receivers() -> AsyncIterator[list[SerialReceiver | SerialReceiverEmulator]]:
     """Everything a test starts is stopped here, whatever the test's outcome."""
     started: list[SerialReceiver | SerialReceiverEmulator] = []

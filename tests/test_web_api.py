@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import re
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 
 from console import account, alarm, audit, guarded_object, user
+from console.cli.runtime import UvicornServer
 from console.config import Settings
 from console.signal import Signal
 from console.store import RejectedRecord, SignalStore
@@ -32,14 +33,6 @@ PASSWORDS = {"admin": "admin-pass-1", "operator": "operator-pass-1", "crew": "cr
              "auditor": "auditor-pass-1"}
 RECEIVERS = [{"name": "dc09", "kind": "dc09-tcp+udp", "state": "running", "connections": 2, "accepted": 7,
               "acked": 7, "not_acked": 0, "rejected": 1, "last_minute": 3, "last_signal_at": None}]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers (pytest owns them)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
@@ -65,7 +58,7 @@ async def web(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterato
     for role, password in PASSWORDS.items():
         ids[role] = await user.create(pool, role, password, role, full_name=f"Test {role}", lang="en")
     app = create_app(pool, migrated, health=lambda: RECEIVERS, settings=Settings(home=tmp_path, web_port=0))
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+    server = UvicornServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
                                     ws_per_message_deflate=False, timeout_graceful_shutdown=3))
     task = asyncio.create_task(server.serve())
     while not server.started:

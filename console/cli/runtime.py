@@ -23,7 +23,7 @@ from console.supervision import Supervisor
 log = logging.getLogger("kuzet")
 
 
-class _Uvicorn(uvicorn.Server):
+class UvicornServer(uvicorn.Server):
     """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM and stops everything."""
 
     @contextlib.contextmanager
@@ -47,7 +47,7 @@ class System:
     supervisor: Supervisor | None = None
     web_port: int = 0
     _embedded: db.EmbeddedServer | None = None
-    _web: _Uvicorn | None = None
+    _web: UvicornServer | None = None
     _web_task: asyncio.Task[None] | None = None
     _listener: asyncpg.Connection | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -124,7 +124,7 @@ class System:
         config = uvicorn.Config(app, host=self.settings.web_host, port=self.settings.web_port,
                                 log_level="warning", ws_per_message_deflate=False,
                                 timeout_graceful_shutdown=3, lifespan="on")
-        self._web = _Uvicorn(config)
+        self._web = UvicornServer(config)
         self._web_task = asyncio.create_task(self._web.serve(), name="web")
         while not self._web.started:
             if self._web_task.done():
