@@ -129,3 +129,23 @@ async def test_audit_chain_detects_tampering(pool: asyncpg.Pool) -> None:
         await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change")
         v = await audit.verify(conn)
         assert not v.ok and v.first_bad_id == 2
+
+
+async def test_a_storm_opens_one_alarm_per_object_in_one_batch(pool: asyncpg.Pool) -> None:
+    """Hundreds of objects alarming at once (a power cut over a district): one alarm each, with its
+    events and audit entries, all written by one engine batch."""
+    for i in range(300):
+        oid = await guarded_object.create(pool, f"Объект {i}")
+        await account.create(pool, f"{5000 + i}", object_id=oid)
+    await store_all(pool, [cid(f"{5000 + i}", "1", "130", seq=f"{i:04d}") for i in range(300)]
+                    + [cid(f"{5000 + i}", "1", "110", zone="002", seq=f"{i + 1000:04d}") for i in range(0, 300, 3)])
+    async with pool.acquire() as conn:
+        result = await alarm.process_batch(conn, limit=1000)
+        assert result.signals == 400 and len(result.changed) == 300
+    rows = await alarm.list_alarms(pool, limit=1000)
+    assert len(rows) == 300 and len({r["object_id"] for r in rows}) == 300
+    fires = [r for r in rows if r["signal_count"] == 2]
+    assert len(fires) == 100 and all(r["priority"] == 1 for r in fires)
+    assert await pool.fetchval("SELECT count(*) FROM alarm_events") == 400
+    async with pool.acquire() as conn:
+        assert (await audit.verify(conn)).entries == 300
