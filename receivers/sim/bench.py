@@ -33,6 +33,7 @@ class Figures:
     naks: int = 0
     duhs: int = 0
     errors: int = 0
+    last_sent: float = 0.0  # perf_counter of the last message sent
     latencies: list[float] = field(default_factory=list)
 
 
@@ -70,7 +71,7 @@ class _Panel:
         self.zone = self.zone % 99 + 1
         frame = self.tx.sia("BA", f"{self.zone:03d}", area="1")
         self.fig.sent += 1
-        self.t0 = time.perf_counter()
+        self.t0 = self.fig.last_sent = time.perf_counter()
         if self.on_send is not None:
             self.on_send(self.tx.account, self.tx.last_sequence)
         self.send(frame)
@@ -144,7 +145,7 @@ def _dsn(args: argparse.Namespace) -> str | None:
     return f"postgresql://postgres:@/postgres?host={pgdata}" if (pgdata / "postmaster.pid").exists() else None
 
 
-async def _register(dsn: str, n: int, encrypted: bool) -> None:
+async def _register(dsn: str, n: int, encrypted: bool, object_per_account: bool = False) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
@@ -154,14 +155,40 @@ async def _register(dsn: str, n: int, encrypted: bool) -> None:
             if oid is None:
                 oid = await conn.fetchval("INSERT INTO guarded_objects (name, address) VALUES ('Benchmark', '127.0.0.1')"
                                           " RETURNING id")
+            objects = [oid] * n
+            if object_per_account:  # a storm over a district: every panel its own object
+                objects = [r[0] for r in await conn.fetch(
+                    "INSERT INTO guarded_objects (name, address) SELECT 'Benchmark ' || i, '127.0.0.1'"
+                    " FROM generate_series(1, $1) AS i RETURNING id", n)]
             await conn.executemany(
                 "INSERT INTO accounts (number, prefix, aes_key, key_format, object_id) VALUES ($1, '', $2, 'hex', $3)"
                 " ON CONFLICT (prefix, number) DO UPDATE SET aes_key = excluded.aes_key, object_id = excluded.object_id",
-                [(str(FIRST_ACCOUNT + i), BENCH_KEY.hex() if encrypted else None, oid) for i in range(n)])
+                [(str(FIRST_ACCOUNT + i), BENCH_KEY.hex() if encrypted else None, objects[i]) for i in range(n)])
             await conn.execute("SELECT pg_notify('kuzet_accounts', 'bench')")
     finally:
         await conn.close()
     await asyncio.sleep(1.0)  # let the receivers reload their account directory
+
+
+async def _alarms_open_at(dsn: str, n: int, since: Any) -> float | None:
+    """The perf_counter time at which every benchmark panel has its alarm open (polled every 50 ms
+    while the load runs), or None if that did not happen within two minutes."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    numbers = [str(FIRST_ACCOUNT + i) for i in range(n)]
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < 120:
+            opened = await conn.fetchval(
+                "SELECT count(DISTINCT account) FROM alarms WHERE opened_at >= $1 AND account = ANY($2::text[])",
+                since, numbers)
+            if opened >= n:
+                return time.perf_counter()
+            await asyncio.sleep(0.05)
+        return None
+    finally:
+        await conn.close()
 
 
 async def _count(dsn: str, n: int, since: Any) -> int:
@@ -182,7 +209,7 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
 
     dsn = _dsn(args)
     if dsn:
-        await _register(dsn, args.conns, args.encrypted)
+        await _register(dsn, args.conns, args.encrypted, args.object_per_account)
     elif args.encrypted:
         raise SystemExit("--encrypted needs database access (--home or --database-url) to register the keys")
     loop = asyncio.get_running_loop()
@@ -192,6 +219,8 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     deadline = t_start + args.seconds
     futures: list[asyncio.Future[None]] = []
     transports: list[asyncio.BaseTransport] = []
+    watch = asyncio.create_task(_alarms_open_at(dsn, args.conns, started_at)) \
+        if dsn and args.object_per_account else None
     for i in range(args.conns):
         tx = Transmitter(str(FIRST_ACCOUNT + i), key=BENCH_KEY if args.encrypted else None)
         fut: asyncio.Future[None] = loop.create_future()
@@ -217,13 +246,18 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
         return lat[min(len(lat) - 1, int(len(lat) * p))] * 1000 if lat else float("nan")
 
     stored = None
+    alarms_after = None
     if dsn:
         await asyncio.sleep(0.5)
         stored = await _count(dsn, args.conns, started_at)
+        if watch is not None:
+            done_at = await watch
+            alarms_after = None if done_at is None else round(max(0.0, done_at - fig.last_sent), 2)
     return {"conns": args.conns, "seconds": round(elapsed, 2), "transport": "udp" if args.udp else "tcp",
             "encrypted": args.encrypted, "sent": fig.sent, "acked": fig.acked, "naks": fig.naks,
             "duhs": fig.duhs, "errors": fig.errors, "signals_per_s": round(fig.acked / elapsed, 1),
-            "ack_p50_ms": round(pct(0.50), 2), "ack_p99_ms": round(pct(0.99), 2), "rows_stored": stored}
+            "ack_p50_ms": round(pct(0.50), 2), "ack_p99_ms": round(pct(0.99), 2), "rows_stored": stored,
+            "alarms_settled_s": alarms_after}
 
 
 async def e2e(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,6 +350,8 @@ def add_ingest_arguments(p: argparse.ArgumentParser) -> None:
                    help="signals per second over all connections (0: each sends again as soon as it is ACKed)")
     p.add_argument("--encrypted", action="store_true", help="AES-128 messages (registers the keys)")
     p.add_argument("--udp", action="store_true")
+    p.add_argument("--object-per-account", action="store_true",
+                   help="every panel its own guarded object (a storm opens one alarm each); reports when all are open")
     p.add_argument("--home", help="data directory of the running Kuzet (default $KUZET_HOME or ./var)")
     p.add_argument("--database-url", help="count rows in this database instead")
 
@@ -343,4 +379,6 @@ def main_ingest(args: argparse.Namespace) -> int:
     else:
         lost = r["acked"] - r["rows_stored"]
         print(f"  rows stored {r['rows_stored']}" + ("" if lost <= 0 else f"  ACKED BUT MISSING: {lost}"))
+    if r["alarms_settled_s"] is not None:
+        print(f"  every panel's alarm open {r['alarms_settled_s']} s after the last message")
     return 0
