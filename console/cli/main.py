@@ -47,7 +47,9 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
         print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
         for r in system.receivers:
             cfg = getattr(r, "config", None)
-            where = (f"TCP and UDP {r.host}:{r.port}" if r.stats.kind == "dc09"
+            transports = " and ".join(t for t, on in (("TCP", getattr(r, "tcp", False)),
+                                                      ("UDP", getattr(r, "udp", False))) if on)
+            where = (f"{transports} {r.host}:{r.port}" if r.stats.kind == "dc09"
                      else getattr(cfg, "url", "") or getattr(cfg, "peer", "") or r.stats.detail)
             print(f"  {r.stats.kind} receiver {r.name}: {where}", flush=True)
         print(f"  data: {settings.home}", flush=True)
