@@ -1,7 +1,8 @@
 """The database: the embedded PostgreSQL server (default) or an external one, the pool, migrations.
 
-Migrations are plain numbered SQL files in `console/migrations`, applied in order at start-up under
-an advisory lock, each in its own transaction, so several processes may start at once.
+Migrations are plain numbered SQL files in each domain's `migrations/` package (`console/migrations`,
+`dispatch/migrations`, ...), applied domain by domain in the order the composition root gives, at
+start-up, under an advisory lock, each in its own transaction, so several processes may start at once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,52 +51,64 @@ class EmbeddedServer:
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    domain: str  # the package that owns the tables ("console", "dispatch", "compliance")
     version: int
     name: str
     sql: str
 
 
-def migrations() -> list[Migration]:
+def migrations(domain: str = "console") -> list[Migration]:
+    """The numbered SQL files in `<domain>/migrations`, in order."""
     found = []
-    for entry in resources.files("console.migrations").iterdir():
+    for entry in resources.files(f"{domain}.migrations").iterdir():
         m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
         if m:
-            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+            found.append(Migration(domain, int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
     return sorted(found, key=lambda m: m.version)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
-    """Apply the migrations not applied yet; returns their versions."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
-    )
-    applied: list[int] = []
+async def migrate(conn: asyncpg.Connection, domains: Sequence[str] = ("console",)) -> list[str]:
+    """Apply the migrations not applied yet, domain by domain in the order given (a domain's tables
+    may refer to those of the domains before it); returns them as "domain/version"."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    applied: list[str] = []
     try:
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for m in migrations():
-            if m.version in done:
-                continue
-            async with conn.transaction():
-                await conn.execute(m.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name
-                )
-            applied.append(m.version)
-            log.info("applied migration %04d_%s", m.version, m.name)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " domain text NOT NULL DEFAULT 'console', version integer NOT NULL, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (domain, version))"
+        )
+        # Databases made before the domains had migrations of their own: every row was the core's.
+        await conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+            " WHERE table_name = 'schema_migrations' AND column_name = 'domain') THEN"
+            " ALTER TABLE schema_migrations ADD COLUMN domain text NOT NULL DEFAULT 'console';"
+            " ALTER TABLE schema_migrations DROP CONSTRAINT schema_migrations_pkey;"
+            " ALTER TABLE schema_migrations ADD PRIMARY KEY (domain, version); END IF; END $$"
+        )
+        done = {(r["domain"], r["version"]) for r in await conn.fetch("SELECT domain, version FROM schema_migrations")}
+        for domain in domains:
+            for m in migrations(domain):
+                if (domain, m.version) in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(m.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (domain, version, name) VALUES ($1, $2, $3)",
+                        domain, m.version, m.name)
+                applied.append(f"{domain}/{m.version:04d}")
+                log.info("applied migration %s/%04d_%s", domain, m.version, m.name)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied
 
 
-async def status(conn: asyncpg.Connection) -> dict[str, Any]:
-    version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
-    latest = migrations()[-1].version
+async def status(conn: asyncpg.Connection, domains: Sequence[str] = ("console",)) -> dict[str, Any]:
+    rows = await conn.fetch("SELECT domain, max(version) AS v FROM schema_migrations GROUP BY domain")
+    have = {r["domain"]: r["v"] for r in rows}
     return {
-        "schema_version": version,
-        "latest_version": latest,
+        "schema_version": {d: have.get(d, 0) for d in domains},
+        "latest_version": {d: max((m.version for m in migrations(d)), default=0) for d in domains},
         "signals": await conn.fetchval("SELECT count(*) FROM signals"),
         "alarms": await conn.fetchval("SELECT count(*) FROM alarms"),
         "open_alarms": await conn.fetchval("SELECT count(*) FROM alarms WHERE state <> 'closed'"),

@@ -13,6 +13,7 @@ import pytest
 
 from console import db
 from console.store import SignalStore
+from kuzet.runtime import DOMAINS
 
 EXTRA_TABLES_SQL = (
     "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'"
@@ -41,7 +42,7 @@ def pg_dsn() -> Iterator[str]:
 async def migrated(pg_dsn: str) -> str:
     conn = await db.connect(pg_dsn)
     try:
-        await db.migrate(conn)
+        await db.migrate(conn, DOMAINS)
     finally:
         await conn.close()
     return pg_dsn

@@ -21,8 +21,8 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from console import account, guarded_object, user
-from console.cli.runtime import System
 from console.config import Dc09Config, Settings
+from kuzet.runtime import System
 from tests.util import send_frame, sia_frame
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,8 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from console import account, guarded_object, user
-from console.cli.runtime import System
 from console.config import Dc09Config, Settings
+from kuzet.runtime import System
 from tests.util import assert_ack, send_frame, sia_frame
 from web import feed
 
@@ -143,7 +143,7 @@ async def test_the_panel_simulator_reaches_the_board(post: Post) -> None:
     async with post.board(await post.token("op")) as ws:
         assert (await next_message(ws))["type"] == "snapshot"
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "console.cli.main", "sim", "dc09", "--host", "127.0.0.1",
+            sys.executable, "-m", "kuzet", "sim", "dc09", "--host", "127.0.0.1",
             "--port", str(post.dc09_port), "--accounts", "1", "--first-account", "2345", "--count", "3",
             "--rate", "20", "--poll", "0", "--seed", "7", stdout=asyncio.subprocess.PIPE)
         try:

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from console import account, alarm, guarded_object
-from console.cli.runtime import System
 from console.config import Dc09Config, Settings
+from kuzet.runtime import System
 from receivers.dc09.transmitter import Transmitter, parse_reply
 from tests.util import until
 

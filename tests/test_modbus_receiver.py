@@ -166,8 +166,8 @@ async def test_changes_wait_for_the_database(pool: asyncpg.Pool, migrated: str, 
 async def test_the_system_starts_serial_and_modbus_receivers_from_settings(
         pool: asyncpg.Pool, migrated: str, running: list[Any], tmp_path: Path) -> None:
     """The composition root: one receiver per `[[receivers.serial]]` / `[[receivers.modbus]]` table."""
-    from console.cli.runtime import System
     from console.config import Settings
+    from kuzet.runtime import System
 
     panel = ModbusPanelSim(tcp=("127.0.0.1", 0), zones=4)
     running.append(panel)

@@ -16,10 +16,10 @@ from typing import TypeVar
 import asyncpg
 
 from console import account, alarm, audit, db, guarded_object
-from console.bench_supervision import make_overdue, populate
 from console.signal import Poll, Signal
 from console.store import SignalStore
 from console.supervision import KIND_COMM, KIND_SCHEDULE, SUPERVISION_LOCK, Supervisor, configure, sweep
+from kuzet.bench.supervision import make_overdue, populate
 
 T = TypeVar("T")
 TZ = "Asia/Almaty"

@@ -22,12 +22,13 @@ import pytest
 import uvicorn
 
 from console import account, alarm, audit, guarded_object, user
-from console.cli.runtime import UvicornServer
 from console.config import Settings
 from console.signal import Signal
 from console.store import RejectedRecord, SignalStore
-from web import api, i18n
+from kuzet.runtime import DOMAINS, UvicornServer
+from web import i18n
 from web.app import create_app
+from web.routes import alarms as alarm_routes
 
 PASSWORDS = {"admin": "admin-pass-1", "operator": "operator-pass-1", "crew": "crew-pass-1",
              "auditor": "auditor-pass-1"}
@@ -57,7 +58,8 @@ async def web(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterato
     ids = {}
     for role, password in PASSWORDS.items():
         ids[role] = await user.create(pool, role, password, role, full_name=f"Test {role}", lang="en")
-    app = create_app(pool, migrated, health=lambda: RECEIVERS, settings=Settings(home=tmp_path, web_port=0))
+    app = create_app(pool, migrated, health=lambda: RECEIVERS, settings=Settings(home=tmp_path, web_port=0),
+                     domains=DOMAINS)
     server = UvicornServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
                                     ws_per_message_deflate=False, timeout_graceful_shutdown=3))
     task = asyncio.create_task(server.serve())
@@ -455,9 +457,9 @@ def test_every_ui_string_exists_in_kazakh_russian_and_english() -> None:
         assert f"state.{state}" in i18n.STRINGS
     for role in user.ROLES:
         assert f"role.{role}" in i18n.STRINGS
-    assert typing.get_args(api.Outcome) == alarm.OUTCOMES
+    assert typing.get_args(alarm_routes.Outcome) == alarm.OUTCOMES
     # every key the pages use is in the table
-    static = Path(api.__file__).parent / "static"
+    static = Path(i18n.__file__).parent / "static"
     used: set[str] = set()
     for name in ("board.html", "login.html"):
         used |= set(re.findall(r'data-i18n(?:-title|-placeholder)?="([^"]+)"', (static / name).read_text()))

@@ -1,13 +1,13 @@
 """The ASGI application: API, board websocket, pages and static assets behind the session gate.
 
 `create_app(pool, dsn, health=..., settings=...)` is called by the composition root
-(`console.cli.runtime.System`). Its lifespan starts the board feed's single PostgreSQL listener on
+(`kuzet.runtime.System`), which passes the domains whose schema it migrated. Its lifespan starts the board feed's single PostgreSQL listener on
 `dsn` and stops it on shutdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.config import Settings
 from console.user import User
-from web import api, auth, feed, i18n
+from web import auth, feed, i18n, routes
 
 STATIC = Path(__file__).parent / "static"
 Health = Callable[[], Any]
@@ -93,7 +93,7 @@ def _page(name: str) -> FileResponse:
 
 
 def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
-               settings: Settings | None = None) -> FastAPI:
+               settings: Settings | None = None, domains: Sequence[str] = ("console",)) -> FastAPI:
     """The web application over `pool`; `dsn` is for the board feed's listener connection;
     `health()` returns the receivers' state (a list of dicts) for /api/receivers."""
     hub = feed.Hub(pool, dsn)
@@ -113,11 +113,12 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.state.health = health
     app.state.settings = settings or Settings()
     app.state.hub = hub
+    app.state.domains = tuple(domains)
     app.state.throttle = auth.LoginThrottle()
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
-    app.include_router(api.public)
-    app.include_router(api.router)
+    for r in routes.PUBLIC + routes.ROUTERS:
+        app.include_router(r)
     app.include_router(feed.router)
 
     @app.get("/api/openapi.json", include_in_schema=False)

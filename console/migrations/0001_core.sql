@@ -189,20 +189,3 @@ BEGIN
 END $$;
 CREATE TRIGGER signals_no_update BEFORE UPDATE ON signals
     FOR EACH ROW EXECUTE FUNCTION signals_immutable();
-
--- Response groups and vehicles (dispatch builds on these).
-CREATE TABLE response_groups (
-    id            bigserial PRIMARY KEY,
-    name          text NOT NULL UNIQUE,
-    call_sign     text NOT NULL DEFAULT '',
-    base_address  text NOT NULL DEFAULT '',
-    latitude      double precision,
-    longitude     double precision
-);
-
-CREATE TABLE vehicles (
-    id            bigserial PRIMARY KEY,
-    group_id      bigint REFERENCES response_groups(id),
-    plate         text NOT NULL UNIQUE,
-    model         text NOT NULL DEFAULT ''
-);

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from console import config, db
+from kuzet.runtime import DOMAINS, System
 
 log = logging.getLogger("kuzet")
 
@@ -33,13 +34,12 @@ async def _wait_for_stop() -> None:
 
 
 async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: float) -> int:
-    from console.cli.runtime import System
 
     system = System(settings)
     sims: list[subprocess.Popen[bytes]] = []
     try:
         if demo:
-            from console.cli import demo as demo_mod
+            from kuzet import demo as demo_mod
 
             sims = demo_mod.start_line_simulators(settings.home, rate=rate)
         await system.start()
@@ -87,12 +87,12 @@ async def _db(settings: config.Settings, action: str) -> int:
         conn = await db.connect(dsn)
         try:
             if action == "migrate":
-                applied = await db.migrate(conn)
+                applied = await db.migrate(conn, DOMAINS)
                 print(f"applied: {applied or 'nothing (up to date)'}")
             else:
                 if not await _has_schema(conn):
-                    await db.migrate(conn)
-                st = await db.status(conn)
+                    await db.migrate(conn, DOMAINS)
+                st = await db.status(conn, DOMAINS)
                 for k, v in st.items():
                     print(f"{k}: {v}")
         finally:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     benchsub = p.add_subparsers(dest="bench", required=True)
-    from receivers.sim import bench
+    from kuzet.bench import ingest as bench
 
     bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
     bench.add_e2e_arguments(benchsub.add_parser("e2e", help="a panel's signal -> the board websocket"))
@@ -156,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("demo", "run"):
         s = _settings(args)
         if args.cmd == "demo":
-            from console.cli import demo as demo_mod
+            from kuzet import demo as demo_mod
 
             s.web_port = args.web_port
             s.dc09 = [config.Dc09Config(port=args.dc09_port)]
             s.serial, s.modbus = demo_mod.receiver_settings(s.home)
-        from receivers.sim.bench import run_fast
+        from kuzet.loop import run_fast
 
         return int(run_fast(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),
                                 rate=getattr(args, "rate", 0.0))))
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(sim_main(args))
     if args.cmd == "bench":
         if args.bench == "supervision":
-            from console import bench_supervision
+            from kuzet.bench import supervision as bench_supervision
 
             return bench_supervision.main(_settings(args), args.accounts)
         if args.bench == "e2e":

@@ -22,6 +22,7 @@ import asyncpg
 from console import config, db
 from console.store import _TOUCH_ACCOUNTS
 from console.supervision import Supervisor, configure, sweep
+from kuzet.runtime import DOMAINS
 
 # The store's UPDATE before supervision deadlines existed, for a side-by-side figure.
 _TOUCH_LAST_SEEN_ONLY = """
@@ -105,7 +106,7 @@ async def _run(dsn: str, n: int, idle_sweeps: int, rounds: int, per_round: int, 
                touch_batch: int) -> dict[str, Any]:
     conn = await db.connect(dsn)
     try:
-        await db.migrate(conn)
+        await db.migrate(conn, DOMAINS)
         await configure(conn)  # the defaults: 30 s or 10 % of the interval
         now = datetime.now(UTC).replace(microsecond=0)  # a frozen clock: nothing drifts overdue meanwhile
         t0 = time.perf_counter()

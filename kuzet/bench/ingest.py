@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kuzet.loop import run_fast
 from receivers.dc09.transmitter import ReplyError, Transmitter, parse_reply
 
 FIRST_ACCOUNT = 8_000_000
@@ -354,17 +355,6 @@ def add_ingest_arguments(p: argparse.ArgumentParser) -> None:
                    help="every panel its own guarded object (a storm opens one alarm each); reports when all are open")
     p.add_argument("--home", help="data directory of the running Kuzet (default $KUZET_HOME or ./var)")
     p.add_argument("--database-url", help="count rows in this database instead")
-
-
-def run_fast(coro: Any) -> Any:
-    """uvloop where installed (it is, with uvicorn[standard]): the load generator must not be the
-    bottleneck it measures."""
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:
-        return asyncio.run(coro)
 
 
 def main_ingest(args: argparse.Namespace) -> int:

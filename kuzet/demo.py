@@ -111,7 +111,7 @@ def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[b
     """The peers Kuzet connects to (started before it, so the post does not open with a trouble
     alarm): a Sur-Gard MLR2 receiver writing into a pseudo-terminal, and a Modbus panel whose zones
     trip and clear now and then."""
-    sim = [sys.executable, "-m", "console.cli.main", "sim"]
+    sim = [sys.executable, "-m", "kuzet", "sim"]
     tty = home / "surgard-demo.tty"
     home.mkdir(parents=True, exist_ok=True)
     script = "; ".join(f"sleep {40 + 7 * (i % 5)}; trip {1 + i % 8}; sleep 25; clear {1 + i % 8}" for i in range(400))
@@ -134,7 +134,7 @@ def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[b
 def start_panel_simulators(host: str, port: int, *, panels: int, rate: float) -> list[subprocess.Popen[bytes]]:
     """Real DC-09 transmitters in their own processes: plain SIA and Contact ID over TCP, an
     AES-encrypted panel over UDP, and a panel nobody configured."""
-    base = [sys.executable, "-m", "console.cli.main", "sim", "dc09", "--host", host, "--port", str(port)]
+    base = [sys.executable, "-m", "kuzet", "sim", "dc09", "--host", host, "--port", str(port)]
     half = max(1, panels // 2)
     cmds = [
         base + ["--accounts", str(half), "--first-account", str(FIRST_ACCOUNT), "--rate", str(rate / 2)],

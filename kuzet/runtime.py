@@ -22,6 +22,10 @@ from console.supervision import Supervisor
 
 log = logging.getLogger("kuzet")
 
+# Every domain that owns tables, in dependency order: each one's migrations may refer to the tables
+# of those before it.
+DOMAINS = ("console", "dispatch", "compliance")
+
 
 class UvicornServer(uvicorn.Server):
     """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM and stops everything."""
@@ -62,7 +66,7 @@ class System:
         await db.wait_ready(self.dsn)
         conn = await db.connect(self.dsn)
         try:
-            await db.migrate(conn)
+            await db.migrate(conn, DOMAINS)
         finally:
             await conn.close()
         self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
@@ -120,7 +124,7 @@ class System:
         from web.app import create_app
 
         assert self.pool is not None
-        app = create_app(self.pool, self.dsn, health=self.health, settings=self.settings)
+        app = create_app(self.pool, self.dsn, health=self.health, settings=self.settings, domains=DOMAINS)
         config = uvicorn.Config(app, host=self.settings.web_host, port=self.settings.web_port,
                                 log_level="warning", ws_per_message_deflate=False,
                                 timeout_graceful_shutdown=3, lifespan="on")

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (`kuzet bench ...`); never imported by production code."""

@@ -1,0 +1,20 @@
+"""The REST API under /api, one module per domain. Every route but POST /api/login needs a session
+(the gate in `web.auth` answers 401 before a route runs); roles are checked per route (403).
+
+Who may do what:
+  admin     everything, including creating objects and accounts
+  operator  read the board, acknowledge / close / annotate alarms
+  auditor   read the board and its history, change nothing
+  crew      only /api/me and /api/logout here (crews get their own assignment view)
+
+Errors are JSON {"detail": "..."}: 401 not logged in, 403 wrong role, 404 no such thing,
+409 the action does not fit the alarm's state (the alarm engine's message), 422 a bad request body
+or parameter (with "errors" listing each problem), 429 too many failed logins.
+"""
+
+from fastapi import APIRouter
+
+from web.routes import alarms, objects, session, signals, system
+
+PUBLIC: list[APIRouter] = [session.public]
+ROUTERS: list[APIRouter] = [session.router, alarms.router, objects.router, signals.router, system.router]

@@ -1,0 +1,45 @@
+"""What every route module shares: the JSON reply, request-body base, role annotations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from console.user import User
+from web import auth
+from web.feed import dumps
+
+
+class KuzetJSON(JSONResponse):
+    """JSON with datetimes as ISO strings and bytes as escaped text; never cached."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def reply(content: Any, status: int = 200) -> KuzetJSON:
+    return KuzetJSON(content, status_code=status, headers={"cache-control": "no-store"})
+
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+
+AlarmId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Reader = Annotated[User, Depends(auth.require(*auth.READ_ROLES))]
+Acting = Annotated[User, Depends(auth.require(*auth.ACT_ROLES))]
+Admin = Annotated[User, Depends(auth.require(*auth.ADMIN_ROLES))]
+Anyone = Annotated[User, Depends(auth.require())]

@@ -1,0 +1,150 @@
+"""Guarded objects, their schedules, accounts (panels) and zones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import Field, model_validator
+
+from console import account as accounts
+from console import audit, guarded_object
+from web import auth
+from web.routes.common import Admin, KuzetJSON, ObjectId, Reader, _Body, _pool, reply
+
+router = APIRouter(prefix="/api", dependencies=[Depends(auth.require())])
+
+
+class ContactIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field("", max_length=50, pattern=r"^[0-9+()\-\s]*$")
+    role: str = Field("keyholder", max_length=50)
+    call_order: int = Field(1, ge=1, le=99)
+
+
+class ObjectIn(_Body):
+    name: str = Field(min_length=1, max_length=300)
+    address: str = Field("", max_length=500)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    terror_vulnerable: bool = False
+    instructions: str = Field("", max_length=10_000)
+    contacts: list[ContactIn] = Field(default_factory=list, max_length=50)
+
+
+class ScheduleDayIn(_Body):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    open_from: dt.time = Field(description="may be opened (disarmed) from, local time of the post")
+    arm_by: dt.time = Field(description="must be armed (closed) by")
+
+
+class ScheduleIn(_Body):
+    days: list[ScheduleDayIn] = Field(max_length=7, description="no day: closed that day; no days: no schedule")
+
+
+class ZoneIn(_Body):
+    number: str = Field(min_length=1, max_length=10, pattern=r"^[0-9A-Za-z]+$")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AccountIn(_Body):
+    number: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$",
+                        description="account number as the panel sends it (DC-09: 3-16 hex digits)")
+    object_id: int | None = Field(None, ge=1)
+    prefix: str = Field("", pattern=r"^((R[0-9A-Fa-f]{1,6})?L[0-9A-Fa-f]{1,6})?$",
+                        description="receiver/line prefix, e.g. L0 or R1L0; empty matches any line")
+    protocol: str = Field("dc09", pattern=r"^[a-z0-9-]{1,20}$")
+    aes_key: str | None = Field(None, min_length=16, max_length=64)
+    key_format: Literal["hex", "ascii"] = "hex"
+    supervision_interval: int | None = Field(None, ge=10, le=7 * 86400,
+                                             description="seconds between expected test reports")
+    zones: list[ZoneIn] = Field(default_factory=list, max_length=512)
+
+    @model_validator(mode="after")
+    def _key(self) -> AccountIn:
+        try:
+            accounts.key_bytes(self.aes_key, self.key_format)
+        except ValueError as exc:
+            raise ValueError(f"aes_key: {exc}") from None
+        return self
+
+
+
+@router.get("/objects", tags=["objects"], summary="Guarded objects")
+async def list_objects(request: Request, _u: Reader) -> KuzetJSON:
+    return reply(await guarded_object.list_objects(_pool(request)))
+
+
+@router.get("/objects/{object_id}", tags=["objects"], summary="The object card: object, accounts, zones, contacts")
+async def object_card(request: Request, object_id: ObjectId, _u: Reader) -> KuzetJSON:
+    card = await guarded_object.card(_pool(request), object_id)
+    if card is None:
+        raise HTTPException(404, f"object {object_id} does not exist")
+    return reply(card)
+
+
+@router.post("/objects", tags=["objects"], status_code=201, summary="Create a guarded object (admin)")
+async def create_object(request: Request, body: ObjectIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn, conn.transaction():
+        object_id = await guarded_object.create(
+            conn, body.name, address=body.address, latitude=body.latitude, longitude=body.longitude,
+            terror_vulnerable=body.terror_vulnerable, instructions=body.instructions)
+        for c in body.contacts:
+            await guarded_object.add_contact(conn, object_id, c.name, c.phone, role=c.role, call_order=c.call_order)
+        await audit.append(conn, [audit.Entry(me.username, "object.created", "object", str(object_id),
+                                              body.model_dump(exclude={"instructions"}))])
+        card = await guarded_object.card(conn, object_id)
+    return reply(card, 201)
+
+
+@router.get("/objects/{object_id}/schedule", tags=["objects"], summary="The object's weekly open/close window")
+async def get_schedule(request: Request, object_id: ObjectId, _u: Reader) -> KuzetJSON:
+    return reply(await guarded_object.schedule(_pool(request), object_id))
+
+
+@router.put("/objects/{object_id}/schedule", tags=["objects"], summary="Replace the weekly open/close window (admin)")
+async def put_schedule(request: Request, object_id: ObjectId, body: ScheduleIn, me: Admin) -> KuzetJSON:
+    if len({d.weekday for d in body.days}) != len(body.days):
+        raise HTTPException(422, "days: each weekday at most once")
+    if any(d.open_from == d.arm_by for d in body.days):
+        raise HTTPException(422, "days: open_from and arm_by must differ")
+    async with _pool(request).acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM guarded_objects WHERE id = $1", object_id):
+            raise HTTPException(404, f"object {object_id} does not exist")
+        await guarded_object.set_schedule(conn, object_id, [(d.weekday, d.open_from, d.arm_by) for d in body.days])
+        await audit.append(conn, [audit.Entry(me.username, "object.schedule", "object", str(object_id),
+                                              body.model_dump(mode="json"))])
+        days = await guarded_object.schedule(conn, object_id)
+    return reply(days)
+
+
+@router.get("/accounts", tags=["objects"], summary="Accounts (panels), optionally of one object")
+async def list_accounts(request: Request, _u: Reader,
+                        object_id: Annotated[int | None, Query(ge=1)] = None) -> KuzetJSON:
+    return reply(await accounts.list_accounts(_pool(request), object_id))
+
+
+@router.post("/accounts", tags=["objects"], status_code=201, summary="Create an account with its zones (admin)")
+async def create_account(request: Request, body: AccountIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn, conn.transaction():
+        if body.object_id is not None and not await conn.fetchval(
+                "SELECT 1 FROM guarded_objects WHERE id = $1", body.object_id):
+            raise HTTPException(400, f"object {body.object_id} does not exist")
+        try:
+            account_id = await accounts.create(
+                conn, body.number, object_id=body.object_id, prefix=body.prefix, protocol=body.protocol,
+                aes_key=body.aes_key, key_format=body.key_format, supervision_interval=body.supervision_interval)
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(409, f"account {body.prefix.upper()}#{body.number.upper()} already exists") from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        for z in body.zones:
+            await guarded_object.add_zone(conn, account_id, z.number, z.name)
+        detail = body.model_dump(exclude={"aes_key"})
+        detail["encrypted"] = body.aes_key is not None  # the key itself never goes into the log
+        await audit.append(conn, [audit.Entry(me.username, "account.created", "account", str(account_id), detail)])
+        created = [a for a in await accounts.list_accounts(conn, body.object_id) if a["id"] == account_id]
+    return reply(created[0] if created else {"id": account_id}, 201)
+
