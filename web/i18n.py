@@ -8,7 +8,9 @@ and event descriptions are not here: they come localised from the core (`console
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 
 LANGS = ("kk", "ru", "en")
 DEFAULT_LANG = "kk"  # the login page's default before anyone has chosen
@@ -148,6 +150,20 @@ STRINGS: dict[str, dict[str, str]] = {
     "sound": {"kk": "Дыбыс", "ru": "Звук", "en": "Sound"},
     "clock.zone": {"kk": "уақыты", "ru": "время", "en": "time"},
 }
+
+
+def _merge_areas() -> None:
+    from web import strings as areas
+
+    for info in sorted(pkgutil.iter_modules(areas.__path__), key=lambda i: i.name):
+        table: dict[str, dict[str, str]] = importlib.import_module(f"{areas.__name__}.{info.name}").STRINGS
+        twice = STRINGS.keys() & table.keys()
+        if twice:
+            raise RuntimeError(f"web/strings/{info.name}.py redefines {sorted(twice)}")
+        STRINGS.update(table)
+
+
+_merge_areas()
 
 
 def t(key: str, lang: str) -> str:
