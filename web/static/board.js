@@ -82,6 +82,7 @@
     applyStaticText();
     fillOutcomes();
     renderAll();
+    emit("lang", lang);
   }
 
   // ---------- time (shown in the post's time zone) ----------
@@ -236,6 +237,7 @@
       el("td", { class: "count", "data-testid": "alarm-count", title: T("col.signals.full") }, a.signal_count),
       el("td", { class: "actions" }, actionButtons(a, "")),
     );
+    emit("alarm-row", a, tr);
     return tr;
   }
 
@@ -404,6 +406,11 @@
         }))));
     }
 
+    // extensions (dispatch, checklists, ...) fill this box on every render of the card
+    const ext = el("div", { class: "card-ext", "data-slot": "card-ext", "data-testid": "card-ext" });
+    parts.push(ext);
+    emit("alarm-card", a, ext);
+
     if (canAct() && a.state !== "closed") {
       const ta = el("textarea", { rows: 1, maxlength: 2000, "data-testid": "note-input", placeholder: T("close.note.placeholder") });
       parts.push(el("form", {
@@ -436,6 +443,7 @@
     S.selected = id;
     S.selectedAlarm = S.alarms.get(id) || null;
     S.history = null;
+    emit("select", S.selectedAlarm);
     scheduleRender("alarms", "card");
     loadDetails(id, true);
     if (window.matchMedia("(max-width: 900px)").matches) {
@@ -598,6 +606,7 @@
       }
       case "alarm":
         applyAlarm(msg.alarm, true);
+        emit("alarm", msg.alarm);
         break;
       case "signal":
         addSignal(msg.signal, true);
@@ -609,6 +618,7 @@
       default:
         break;
     }
+    emit("message", msg); // every message, after the board has applied it (extensions read other types)
   }
 
   function addSignal(s, live) {
@@ -701,12 +711,67 @@
     applyStaticText();
     fillOutcomes();
     renderAll();
+    emit("ready", S.me);
     tick();
     setInterval(tick, 1000);
     connect();
     refreshReceivers();
     setInterval(refreshReceivers, 5000);
   }
+
+  // ---------- extension API ----------
+  // Other scripts (board-dispatch.js, board-map.js, ...) extend the board without editing this file.
+  // Load them with a deferred <script> after board.js; register hooks at once (before "ready").
+  //   KuzetBoard.on(name, fn)   events:
+  //     "ready"      fn(me)              after /api/me, before the websocket connects
+  //     "message"    fn(msg)             every websocket message (also types the board ignores)
+  //     "alarm"      fn(alarm)           every live alarm update
+  //     "alarm-row"  fn(alarm, tr)       a row was (re)built; add badges to its cells
+  //     "alarm-card" fn(alarm, box)      the card was (re)built; fill `box` (a div in the card)
+  //     "select"     fn(alarm|null)      the operator selected an alarm
+  //     "lang"       fn(lang)            the language changed; re-render your text with T()
+  //   KuzetBoard.panel({id, title, testid}) -> {root, body, setTitle, setCount}: a side panel
+  //   (title: an i18n key), placed under the object card.
+  //   KuzetBoard.api(path) / post(path, body), T(key, vars), el(tag, attrs, ...children),
+  //   timeNode(iso), toast(text), me(), lang(), alarms(), alarm(id), selected(), select(id),
+  //   refresh() (re-render rows and card).
+  const hooks = new Map();
+  function emit(name, ...args) {
+    for (const fn of hooks.get(name) || []) {
+      try { fn(...args); } catch (e) { console.warn("board extension", name, e); }
+    }
+  }
+  const panels = new Map();
+  function panel(opts) {
+    if (panels.has(opts.id)) return panels.get(opts.id);
+    const h = el("h2", { "data-i18n": opts.title || "" }, opts.title ? T(opts.title) : "");
+    const count = el("span", { class: "count" });
+    const body = el("div", { class: "panel-body" });
+    const root = el("section", { class: "panel side-panel", id: opts.id, "data-testid": opts.testid || opts.id },
+      el("header", { class: "panel-head" }, h, count), body);
+    $("side-panels").append(root);
+    const p = {
+      root, body,
+      setTitle: (key) => { h.dataset.i18n = key; h.textContent = T(key); },
+      setCount: (text) => { count.textContent = text === null || text === undefined ? "" : String(text); },
+    };
+    panels.set(opts.id, p);
+    return p;
+  }
+  window.KuzetBoard = Object.freeze({
+    on(name, fn) {
+      if (!hooks.has(name)) hooks.set(name, []);
+      hooks.get(name).push(fn);
+    },
+    panel, api, post, T, el, timeNode, toast,
+    me: () => S.me,
+    lang: () => S.lang,
+    alarms: () => [...S.alarms.values()],
+    alarm: (id) => S.alarms.get(id) || (S.selectedAlarm && S.selectedAlarm.id === id ? S.selectedAlarm : null),
+    selected: () => S.selectedAlarm,
+    select: (id) => select(id),
+    refresh: () => { rowCache = new Map(); scheduleRender("alarms", "card"); },
+  });
 
   init();
 })();
