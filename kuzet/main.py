@@ -46,19 +46,14 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
         assert system.pool is not None
         print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
         for r in system.receivers:
-            cfg = getattr(r, "config", None)
-            transports = " and ".join(t for t, on in (("TCP", getattr(r, "tcp", False)),
-                                                      ("UDP", getattr(r, "udp", False))) if on)
-            where = (f"{transports} {r.host}:{r.port}" if r.stats.kind == "dc09"
-                     else getattr(cfg, "url", "") or getattr(cfg, "peer", "") or r.stats.detail)
-            print(f"  {r.stats.kind} receiver {r.name}: {where}", flush=True)
+            print(f"  {r.health()['kind']} receiver {r.name}: {r.where()}", flush=True)
         print(f"  data: {settings.home}", flush=True)
         if demo:
             creds = await demo_mod.seed(system.pool, settings.home)
             print("Demo users (user / password / role):", flush=True)
             for c in creds:
                 print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
-            port = system.receivers[0].port
+            port = system.dc09_port
             sims += demo_mod.start_panel_simulators("127.0.0.1", port, panels=panels, rate=rate)
             print(f"Simulators: {len(sims)} processes (DC-09 panels on port {port}, a Sur-Gard MLR2 on a"
                   f" pseudo-terminal, a Modbus panel on port {demo_mod.MODBUS_PORT}).", flush=True)

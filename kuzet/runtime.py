@@ -19,6 +19,7 @@ from console.alarm import AlarmEngine
 from console.config import Settings
 from console.store import SignalStore
 from console.supervision import Supervisor
+from receivers.receiver import Receiver
 
 log = logging.getLogger("kuzet")
 
@@ -46,7 +47,7 @@ class System:
     pool: asyncpg.Pool | None = None
     store: SignalStore | None = None
     directory: AccountDirectory = field(default_factory=AccountDirectory)
-    receivers: list[Any] = field(default_factory=list)
+    receivers: list[Receiver] = field(default_factory=list)
     engine: AlarmEngine | None = None
     supervisor: Supervisor | None = None
     web_port: int = 0
@@ -93,6 +94,13 @@ class System:
                 log.info("account directory reloaded: %d accounts", n)
 
         self._tasks.append(asyncio.create_task(reload()))
+
+    @property
+    def dc09_port(self) -> int:
+        """The port of the first DC-09 receiver (the demo's simulated panels send there)."""
+        from receivers.dc09.server import Dc09Server
+
+        return next(r.port for r in self.receivers if isinstance(r, Dc09Server))
 
     async def _start_receivers(self) -> None:
         from receivers.dc09.server import Dc09Server
@@ -141,7 +149,7 @@ class System:
     def health(self) -> list[dict[str, Any]]:
         """Every receiver's state for the API and the board, and supervision as one more line:
         the accounts silent beyond their interval are the post's "supervision misses"."""
-        out = [r.stats.as_dict() for r in self.receivers]
+        out = [r.health() for r in self.receivers]
         if self.supervisor is not None:
             st = self.supervisor.stats
             out.append({"name": "supervision", "kind": "supervision",

@@ -86,7 +86,7 @@ async def post() -> AsyncIterator[Post]:
         while system.directory.find("", "0", OBJECTS[-1][0]) is None:
             assert time.monotonic() < deadline, "the account directory did not reload"
             await asyncio.sleep(0.02)
-        yield Post(system, f"http://127.0.0.1:{system.web_port}", system.receivers[0].port, operator_id)
+        yield Post(system, f"http://127.0.0.1:{system.web_port}", system.dc09_port, operator_id)
     finally:
         await system.stop()
         shutil.rmtree(home, ignore_errors=True)

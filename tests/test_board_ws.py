@@ -72,7 +72,7 @@ async def post() -> AsyncIterator[Post]:
             assert time.monotonic() < deadline, "the account directory did not reload"
             await asyncio.sleep(0.02)
         yield Post(system, f"http://127.0.0.1:{system.web_port}", f"ws://127.0.0.1:{system.web_port}/ws/board",
-                   system.receivers[0].port, objects)
+                   system.dc09_port, objects)
     finally:
         await system.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receivers.dc09.cid import CidError, parse_cid, parse_cid_data
-from receivers.dc09.dc03 import parse_dc03, split_blocks
+from receivers.formats.cid import CidError, parse_cid, parse_cid_data
+from receivers.formats.dc03 import parse_dc03, split_blocks
 
 
 def test_satel_peripheral_modifier_is_not_the_code() -> None:

@@ -67,7 +67,7 @@ async def count(pool: asyncpg.Pool, sql: str, *args: object) -> int:
 
 
 async def test_plain_and_encrypted_messages_are_acked_after_storing(system: System, pool: asyncpg.Pool) -> None:
-    port = system.receivers[0].port
+    port = system.dc09_port
     async with Panel(port, "1234") as p:
         await p.send(p.tx.sia("BA", "003", area="1"))
         r = parse_reply(await p.reply())
@@ -101,7 +101,7 @@ async def test_udp(system: System, pool: asyncpg.Pool) -> None:
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
             replies.put_nowait(data)
 
-    transport, _ = await loop.create_datagram_endpoint(Proto, remote_addr=("127.0.0.1", system.receivers[0].port))
+    transport, _ = await loop.create_datagram_endpoint(Proto, remote_addr=("127.0.0.1", system.dc09_port))
     try:
         tx = Transmitter("5678", key=KEY)
         transport.sendto(tx.sia("FA", "002"))
@@ -116,7 +116,7 @@ async def test_udp(system: System, pool: asyncpg.Pool) -> None:
 
 
 async def test_bad_input_is_answered_recorded_and_the_receiver_keeps_serving(system: System, pool: asyncpg.Pool) -> None:
-    port = system.receivers[0].port
+    port = system.dc09_port
     async with Panel(port, "1234") as p:
         good = p.tx.sia("BA", "001")
         bad_crc = good[:1] + (b"0000" if good[1:5] != b"0000" else b"FFFF") + good[5:]
@@ -151,7 +151,7 @@ async def test_bad_input_is_answered_recorded_and_the_receiver_keeps_serving(sys
 
 
 async def test_oversize_and_unfinished_frames_close_the_connection(system: System, pool: asyncpg.Pool) -> None:
-    port = system.receivers[0].port
+    port = system.dc09_port
     async with Panel(port, "1234") as p:
         await p.send(b"\n" + b"A" * 10_000)
         assert await asyncio.wait_for(p.reader.read(), 5) == b""  # closed by the receiver
@@ -170,7 +170,7 @@ async def _reasons_include(pool: asyncpg.Pool, want: set[str]) -> bool:
 
 
 async def test_stream_split_and_coalesced_and_retry_stored_once(system: System, pool: asyncpg.Pool) -> None:
-    port = system.receivers[0].port
+    port = system.dc09_port
     async with Panel(port, "1234") as p:
         frames = [p.tx.sia("BA", f"{i:03d}") for i in range(1, 21)]
         seqs = [f"{i:04d}" for i in range(1, 21)]
@@ -188,7 +188,7 @@ async def test_stream_split_and_coalesced_and_retry_stored_once(system: System, 
 
 
 async def test_unknown_plain_account_is_acked_stored_and_alarmed(system: System, pool: asyncpg.Pool) -> None:
-    async with Panel(system.receivers[0].port, "7777") as p:
+    async with Panel(system.dc09_port, "7777") as p:
         await p.send(p.tx.sia("BA", "001"))
         assert parse_reply(await p.reply()).kind == "ACK"
     assert await count(pool, "SELECT count(*) FROM signals WHERE account = '7777'") == 1
@@ -205,7 +205,7 @@ async def test_every_acked_signal_is_in_the_database(system: System, pool: async
     from receivers.sim.dc09 import PanelStats
 
     stats = PanelStats()
-    panels = [SimPanel(str(3000 + i), "127.0.0.1", system.receivers[0].port, key=None, udp=False, cid=i % 2 == 0,
+    panels = [SimPanel(str(3000 + i), "127.0.0.1", system.dc09_port, key=None, udp=False, cid=i % 2 == 0,
                        timeout=5, retries=3, stats=stats, verbose=False) for i in range(30)]
     rng = random.Random(7)
     await asyncio.gather(*(p.event(rng) for p in panels for _ in range(5)))
@@ -223,7 +223,7 @@ async def test_database_stopped_means_no_ack() -> None:
     try:
         assert sysm.store is not None
         sysm.store.write_timeout = 2.0
-        port = sysm.receivers[0].port
+        port = sysm.dc09_port
         async with Panel(port, "1234") as p:
             await p.send(p.tx.sia("BA", "001"))
             assert parse_reply(await p.reply()).kind == "ACK"

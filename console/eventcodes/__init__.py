@@ -52,7 +52,7 @@ from typing import Final, Literal, get_args
 
 from console.eventcodes import cid, sia
 
-__all__ = ["CodeInfo", "Klass", "classify", "describe", "is_known", "lookup"]
+__all__ = ["CodeInfo", "Klass", "classify", "describe", "is_known", "lookup", "sia_address"]
 
 Klass = Literal[
     "alarm", "panic", "fire", "trouble", "tamper", "supervisory", "opening", "closing", "test", "restore", "other"
@@ -160,6 +160,19 @@ def lookup(kind: str, code: str, qualifier: str = "") -> CodeInfo | None:
     if k == "cid":
         return _CID.get((code, _QUALIFIERS.get(qualifier, "1")))
     return None
+
+
+Address = Literal["zone", "user", "area"]
+
+
+def sia_address(code: str) -> Address:
+    """What the number after SIA `code` is: a zone (most codes), a user (openings, closings,
+    cancels, access) or an area (area arming), per the SIA DC-03 event-code table."""
+    if code in sia.USER_ADDRESS:
+        return "user"
+    if code in sia.AREA_ADDRESS:
+        return "area"
+    return "zone"
 
 
 def is_known(kind: str, code: str) -> bool:

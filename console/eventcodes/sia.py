@@ -339,3 +339,14 @@ ROWS: Final[tuple[SiaRow, ...]] = (
     ("ZY", "other", 5, (), "Device switched on", "Устройство включено", "Құрылғы қосылды"),
     ("ZZ", "other", 4, (), "Device switched off", "Устройство выключено", "Құрылғы өшірілді"),
 )
+
+# What the number after a code addresses, where it is not a zone (the "address field" column of the
+# SIA DC-03-2017 event-code table): openings, closings, cancels and access codes carry the user,
+# area arming codes the area. Every other code's number is a zone (or a point, door, expander ...
+# that the operator reads as one).
+USER_ADDRESS: Final[frozenset[str]] = frozenset((
+    "BC", "CE", "CF", "CG", "CK", "CL", "CP", "CQ", "CR", "DA", "DB", "EE", "JD", "JH", "JK", "JP", "JS",
+    "JT", "JV", "JX", "JY", "JZ", "OC", "OH", "OJ", "OK", "OL", "OP", "OQ", "OR", "OT", "PC", "PD", "RX"))
+AREA_ADDRESS: Final[frozenset[str]] = frozenset((
+    "BV", "CA", "CB", "CC", "CD", "CI", "CJ", "CT", "CW", "FI", "FK", "JA", "JC", "JR", "NB", "ND", "NE",
+    "NF", "NL", "NM", "NO", "OA", "OB", "OG", "OI"))

@@ -23,14 +23,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from console.signal import Poll, Signal
-from receivers.dc09.cid import CidError, parse_cid_data
-from receivers.dc09.dc03 import parse_dc03
+from receivers.formats.cid import CidData, CidError, parse_cid_data
+from receivers.formats.dc03 import Dc03Data, parse_dc03
+from receivers.formats.signals import Envelope, cid_signals, dc03_signals
 
 
 def utcnow() -> datetime:
@@ -287,6 +288,32 @@ def parse_tail(content: bytes, start: int, strict: bool) -> tuple[dict[str, str]
 # --------------------------------------------------------------------------------------------
 # The codec
 
+
+@dataclass(slots=True)
+class _Frame:
+    """One frame on its way through the decoding steps: what each step found."""
+
+    raw: bytes
+    now: datetime
+    binary: bool  # 2-byte binary CRC (answered in kind)
+    body: bytes  # from the first quote up to, not including, CR
+    token: bytes  # without the "*"
+    encrypted: bool
+    seq: bytes
+    echo: bytes  # sequence, R, L and #acct as sent: echoed in ACK and DUH
+    lb: int  # index of the data field's "[" in body
+    account: str = ""
+    receiver_no: str = ""
+    line_no: str = ""
+    info: AccountKey | None = None
+    data: bytes = b""  # the data field's content, decrypted
+    xdata: dict[str, str] = field(default_factory=dict)
+    ts: bytes | None = None
+    sent: datetime | None = None  # the transmitter's timestamp
+    dcs: Dc03Data | None = None
+    cid: CidData | None = None
+
+
 _TOKENS = frozenset((b"SIA-DCS", b"ADM-CID", b"NULL"))
 _REPLY_TOKENS = frozenset((b"ACK", b"NAK", b"DUH", b"RSP"))
 _NAK_HEAD = b'"NAK"0000R0L0A0[]_'
@@ -443,9 +470,29 @@ class Dc09Codec:
     def _nak(self, now: datetime, binary: bool) -> bytes:
         return frame(_NAK_HEAD + format_timestamp(now), binary_crc=binary)
 
-    # ---- one frame
+    # ---- one frame, step by step: header, routing, content, time, data, items, ACK
 
     def _decode(self, raw: bytes, now: datetime) -> Accepted | Rejected:
+        head = self._check_header(raw, now)
+        if isinstance(head, Rejected):
+            return head
+        f = self._parse_routing(raw, now, *head)
+        if isinstance(f, Rejected):
+            return f
+        bad = self._open_content(f)
+        if bad is None:
+            bad = self._check_time(f)
+        if bad is None:
+            bad = self._parse_data(f)
+        if bad is not None:
+            return bad
+        items = self._items(f)
+        if isinstance(items, Rejected):
+            return items
+        return Accepted(items, self._ack(f), raw)
+
+    def _check_header(self, raw: bytes, now: datetime) -> tuple[bool, bytes] | Rejected:
+        """CRC (hex or binary), 0LLL length: returns (binary CRC, body) of an intact frame."""
         n = len(raw)
         if n > 8 and raw[7] == 0x22:
             binary = True
@@ -470,8 +517,10 @@ class Dc09Codec:
         crc = crc16(body)
         if crc != crc_sent and crc16(b"\r", crc) != crc_sent:  # Eldes: CRC over body + CR
             return self._bad("crc", f"CRC {crc_sent:04X} sent, {crc:04X} computed", raw, now, binary)
+        return binary, body
 
-        # ID token
+    def _parse_routing(self, raw: bytes, now: datetime, binary: bool, body: bytes) -> _Frame | Rejected:
+        """ID token and ``SSSS [Rrrr] Lppp [#acct]`` up to the data field's ``[``."""
         q = body.find(b'"', 1)
         if q < 0:
             return self._bad("format", "ID token not closed", raw, now, binary)
@@ -482,8 +531,6 @@ class Dc09Codec:
         if token in _REPLY_TOKENS:
             return self._bad("format", f"receiver reply {token.decode()!r} sent to the receiver",
                              raw, now, binary)
-
-        # Header: SSSS [Rrrr] Lppp [#acct] [
         p = q + 1
         seq = body[p : p + 4]
         if len(seq) != 4 or not _is_hex(seq):
@@ -510,163 +557,152 @@ class Dc09Codec:
             return self._bad("format", f"bad line prefix {pre[lpos:][:40]!r}", raw, now, binary)
         if h >= 0 and not (3 <= len(acct) <= 16 and acct.isalnum()):
             return self._bad("format", f"bad account {acct[:40]!r}", raw, now, binary)
-        account = acct.decode().upper()
-        receiver_no = rcv.decode().upper() if rcv is not None else ""
-        line_no = line.decode().upper()
         echo = seq + (b"R" + rcv if rcv is not None else b"") + b"L" + line + (b"#" + acct if acct else b"")
-
+        f = _Frame(raw, now, binary, body, token, encrypted, seq, echo, lb,
+                   account=acct.decode().upper(), receiver_no=rcv.decode().upper() if rcv is not None else "",
+                   line_no=line.decode().upper())
         if token not in _TOKENS:
             name = ("*" if encrypted else "") + _text(token)
             return Rejected("unknown-token", f"ID token {name!r} is not supported", raw,
-                            self._duh(echo, binary), account=account)
+                            self._duh(echo, binary), account=f.account)
+        return f
 
-        info: AccountKey | None = None
-        if encrypted:
-            if not account:
-                return self._bad("format", "encrypted message without #acct in the header", raw, now,
-                                 binary)
-            info = self.keys(receiver_no, line_no, account)
-            key = info.key if info is not None else None
-            if key is None:
-                known = info is not None and info.known
-                return Rejected(
-                    "no-key" if known else "unknown-account-encrypted",
-                    f"encrypted message for account {account} " + (
-                        "which has no key configured" if known else "which is not configured"),
-                    raw, self._duh(echo, binary), account=account)
-            hx = body[lb + 1 :]
-            if not hx or len(hx) % 32 or not _is_hex(hx):
-                return self._bad("decrypt", f"ciphertext of {len(hx)} characters is not hex AES blocks",
-                                 raw, now, binary, account)
-            try:
-                plain = aes_decrypt(key, bytes.fromhex(hx.decode()))
-            except ValueError as exc:  # a key of the wrong length: configuration, not the panel
-                return Rejected("no-key", f"key for account {account} is unusable: {exc}", raw,
-                                self._duh(echo, binary), account=account)
-            content = strip_pad(plain.rstrip(b"\x00"))
+    def _open_content(self, f: _Frame) -> Rejected | None:
+        """The data field and what follows it: decrypted with the account's key, or as sent.
+        A plain message for a keyed account is refused (no downgrade)."""
+        if not f.encrypted:
+            if f.account:
+                f.info = self.keys(f.receiver_no, f.line_no, f.account)
+                if f.info is not None and f.info.key:
+                    return self._plain_for_keyed(f)
+            content = f.body[f.lb + 1 :]
             end = content.find(b"]")
             if end < 0:
-                return self._bad("decrypt", "decrypted content has no ']' (wrong key?)", raw, now,
-                                 binary, account)
-            xdata, ts, err = parse_tail(content, end + 1, True)
+                return self._reject_bad(f, "format", "data field not closed by ']'")
+            f.xdata, f.ts, err = parse_tail(content, end + 1, False)
             if err:
-                return self._bad("decrypt", f"decrypted content malformed (wrong key?): {err}", raw, now,
-                                 binary, account)
-            if ts is None:
-                return self._bad("timestamp", "encrypted message without timestamp", raw, now, binary,
-                                 account)
-        else:
-            if account:
-                info = self.keys(receiver_no, line_no, account)
-                if info is not None and info.key:
-                    return self._plain_for_keyed(raw, echo, binary, account)
-            content = body[lb + 1 :]
-            end = content.find(b"]")
-            if end < 0:
-                return self._bad("format", "data field not closed by ']'", raw, now, binary, account)
-            xdata, ts, err = parse_tail(content, end + 1, False)
-            if err:
-                return self._bad("format", err, raw, now, binary, account)
-        data = content[:end]
+                return self._reject_bad(f, "format", err)
+            f.data = content[:end]
+            return None
+        if not f.account:
+            return self._reject_bad(f, "format", "encrypted message without #acct in the header")
+        f.info = info = self.keys(f.receiver_no, f.line_no, f.account)
+        key = info.key if info is not None else None
+        if key is None:
+            known = info is not None and info.known
+            return Rejected(
+                "no-key" if known else "unknown-account-encrypted",
+                f"encrypted message for account {f.account} " + (
+                    "which has no key configured" if known else "which is not configured"),
+                f.raw, self._duh(f.echo, f.binary), account=f.account)
+        hx = f.body[f.lb + 1 :]
+        if not hx or len(hx) % 32 or not _is_hex(hx):
+            return self._reject_bad(f, "decrypt", f"ciphertext of {len(hx)} characters is not hex AES blocks")
+        try:
+            plain = aes_decrypt(key, bytes.fromhex(hx.decode()))
+        except ValueError as exc:  # a key of the wrong length: configuration, not the panel
+            return Rejected("no-key", f"key for account {f.account} is unusable: {exc}", f.raw,
+                            self._duh(f.echo, f.binary), account=f.account)
+        content = strip_pad(plain.rstrip(b"\x00"))
+        end = content.find(b"]")
+        if end < 0:
+            return self._reject_bad(f, "decrypt", "decrypted content has no ']' (wrong key?)")
+        f.xdata, f.ts, err = parse_tail(content, end + 1, True)
+        if err:
+            return self._reject_bad(f, "decrypt", f"decrypted content malformed (wrong key?): {err}")
+        if f.ts is None:
+            return self._reject_bad(f, "timestamp", "encrypted message without timestamp")
+        f.data = content[:end]
+        return None
 
-        # Timestamp window, for any message that carries one.
-        sent: datetime | None = None
-        if ts is not None:
-            sent = parse_timestamp(ts)
-            if sent is None:
-                return self._bad("timestamp", f"malformed timestamp {ts[:24]!r}", raw, now, binary, account)
-            if sent < now - self.past or sent > now + self.future:
-                delta = (sent - now).total_seconds()
-                return self._bad("timestamp", f"timestamp {_text(ts)} is {delta:+.0f} s from receiver "
-                                 f"time (window -{self.past.total_seconds():.0f}/+{self.future.total_seconds():.0f} s)",
-                                 raw, now, binary, account)
+    def _check_time(self, f: _Frame) -> Rejected | None:
+        """The timestamp window, for any message that carries one."""
+        if f.ts is None:
+            return None
+        f.sent = sent = parse_timestamp(f.ts)
+        if sent is None:
+            return self._reject_bad(f, "timestamp", f"malformed timestamp {f.ts[:24]!r}")
+        if sent < f.now - self.past or sent > f.now + self.future:
+            delta = (sent - f.now).total_seconds()
+            return self._reject_bad(f, "timestamp", f"timestamp {_text(f.ts)} is {delta:+.0f} s from receiver "
+                                    f"time (window -{self.past.total_seconds():.0f}/+{self.future.total_seconds():.0f} s)")
+        return None
 
-        # Decode the data field.
-        text = _text(data) if data else ""
-        dcs = cid = None
+    def _parse_data(self, f: _Frame) -> Rejected | None:
+        """The SIA-DCS or ADM-CID data field; the account from the data if the header had none
+        (Osborne-Hoffman style)."""
+        text = _text(f.data) if f.data else ""
         data_account = ""
         data_error = ""
-        if token == b"SIA-DCS":
-            dcs = parse_dc03(text)
-            data_account = dcs.account
-            if not dcs.events:
+        if f.token == b"SIA-DCS":
+            f.dcs = parse_dc03(text)
+            data_account = f.dcs.account
+            if not f.dcs.events:
                 data_error = f"SIA-DCS data carries no event: {text[:60]!r}"
-        elif token == b"ADM-CID":
+        elif f.token == b"ADM-CID":
             try:
-                cid = parse_cid_data(text)
-                data_account = cid.account
+                f.cid = parse_cid_data(text)
+                data_account = f.cid.account
             except CidError as exc:
                 data_error = str(exc)
-        if not account:  # Osborne-Hoffman style: the account is only in the data block
-            account = data_account
-            if not account:
-                return self._bad("format", "no account in the header or the data", raw, now, binary)
-            info = self.keys(receiver_no, line_no, account)
-            if info is not None and info.key:
-                return self._plain_for_keyed(raw, echo, binary, account)
+        if not f.account:
+            f.account = data_account
+            if not f.account:
+                return self._reject_bad(f, "format", "no account in the header or the data")
+            f.info = self.keys(f.receiver_no, f.line_no, f.account)
+            if f.info is not None and f.info.key:
+                return self._plain_for_keyed(f)
         if data_error:
             # The frame arrived intact (CRC), so a retry would not help: DUH, not NAK.
-            return Rejected("unknown-code", data_error, raw, self._duh(echo, binary), account=account)
+            return Rejected("unknown-code", data_error, f.raw, self._duh(f.echo, f.binary), account=f.account)
+        return None
 
-        # Build the items.
-        items: list[Signal | Poll] = []
-        sequence = seq.decode()
-        if token == b"NULL":
-            if info is not None and info.known:
-                items.append(Poll(self.receiver, account, now, self.peer, receiver_no, line_no))
-            else:  # the core raises an unknown-account alarm for it
-                items.append(Signal(self.receiver, "NULL", account, "NULL", "link", now, raw, self.peer,
-                                    sequence=sequence, receiver_no=receiver_no, line_no=line_no,
-                                    transmitter_time=sent, encrypted=encrypted, xdata=xdata))
-        elif dcs is not None:
-            unknown = [ev.code for ev in dcs.events if not self.is_known_code("sia", ev.code)]
+    def _items(self, f: _Frame) -> list[Signal | Poll] | Rejected:
+        """The signals (or the link poll) of the frame, through the mapping shared with the serial
+        formats; a code Kuzet does not know is refused with DUH."""
+        env = Envelope(self.receiver, f.token.decode(), f.account, f.now, f.raw, self.peer, f.receiver_no, f.line_no,
+                       f.seq.decode(), f.sent, f.encrypted, f.xdata)
+        if f.dcs is not None:
+            unknown = [ev.code for ev in f.dcs.events if not self.is_known_code("sia", ev.code)]
             if unknown:
-                return Rejected("unknown-code", f"unknown SIA event code(s) {', '.join(unknown)}", raw,
-                                self._duh(echo, binary), account=account)
-            block_text = dcs.text or xdata.get("I", "")
-            for idx, ev in enumerate(dcs.events):
-                mods = ev.modifiers
-                xd = dict(xdata)
-                for k, v in mods.items():
-                    # DC-03 modifiers without a Signal field (ti, da, pi, ...) ride along in xdata
-                    # under their two lower-case letters, which cannot clash with [X] keys.
-                    if k != "ri" and k != "id":
-                        xd[k] = v
-                items.append(Signal(
-                    self.receiver, "SIA-DCS", account, ev.code, "sia", now, raw, self.peer,
-                    zone=ev.address, partition=mods.get("ri", ""), user=mods.get("id", ""),
-                    text=ev.text or block_text, xdata=xd, sequence=sequence, receiver_no=receiver_no,
-                    line_no=line_no, transmitter_time=sent, encrypted=encrypted, index=idx))
-        elif cid is not None:
-            unknown = [ev.code for ev in cid.events if not self.is_known_code("cid", ev.code)]
+                return Rejected("unknown-code", f"unknown SIA event code(s) {', '.join(unknown)}", f.raw,
+                                self._duh(f.echo, f.binary), account=f.account)
+            return [*dc03_signals(env, f.dcs.events, f.dcs.text or f.xdata.get("I", ""))]
+        if f.cid is not None:
+            unknown = [ev.code for ev in f.cid.events if not self.is_known_code("cid", ev.code)]
             if unknown:
                 return Rejected("unknown-code", f"unknown Contact ID event code(s) {', '.join(unknown)}",
-                                raw, self._duh(echo, binary), account=account)
-            ctext = cid.text or xdata.get("I", "")
-            for idx, ce in enumerate(cid.events):
-                items.append(Signal(
-                    self.receiver, "ADM-CID", account, ce.code, "cid", now, raw, self.peer,
-                    qualifier=ce.qualifier, zone=ce.zone, partition=ce.group, text=ctext,
-                    xdata=dict(xdata), sequence=sequence, receiver_no=receiver_no, line_no=line_no,
-                    transmitter_time=sent, encrypted=encrypted, index=idx))
+                                f.raw, self._duh(f.echo, f.binary), account=f.account)
+            return [*cid_signals(env, f.cid.events, f.cid.text or f.xdata.get("I", ""))]
+        # NULL: a link test
+        if f.info is not None and f.info.known:
+            return [Poll(self.receiver, f.account, f.now, self.peer, f.receiver_no, f.line_no)]
+        # from an unknown account: stored, so the core raises an unknown-account alarm for it
+        return [Signal(self.receiver, "NULL", f.account, "NULL", "link", f.now, f.raw, self.peer,
+                       sequence=env.sequence, receiver_no=f.receiver_no, line_no=f.line_no,
+                       transmitter_time=f.sent, encrypted=f.encrypted, xdata=f.xdata)]
 
-        # The ACK, encrypted with the account's key when the message was encrypted.
-        if encrypted and info is not None and info.key:
+    def _ack(self, f: _Frame) -> bytes:
+        """The ACK, encrypted with the account's key when the message was encrypted."""
+        if f.encrypted and f.info is not None and f.info.key:
             # "|]_" + 19-byte timestamp = 22 bytes; 10 pad bytes make the plaintext 32.
-            plain_ack = random_pad(10) + b"|]_" + format_timestamp(now)
-            reply_body = b'"*ACK"' + echo + b"[" + aes_encrypt(info.key, plain_ack).hex().upper().encode()
+            plain_ack = random_pad(10) + b"|]_" + format_timestamp(f.now)
+            body = b'"*ACK"' + f.echo + b"[" + aes_encrypt(f.info.key, plain_ack).hex().upper().encode()
         else:
-            reply_body = b'"ACK"' + echo + b"[]"
-        return Accepted(items, frame(reply_body, binary_crc=binary), raw)
+            body = b'"ACK"' + f.echo + b"[]"
+        return frame(body, binary_crc=f.binary)
 
     def _duh(self, echo: bytes, binary: bool) -> bytes:
         return frame(b'"DUH"' + echo + b"[]", binary_crc=binary)
 
-    def _plain_for_keyed(self, raw: bytes, echo: bytes, binary: bool, account: str) -> Rejected:
+    def _plain_for_keyed(self, f: _Frame) -> Rejected:
         # pysiaalarm ACKs such a message (and may even echo the key): an encryption downgrade.
         return Rejected("plain-for-keyed-account",
-                        f"unencrypted message for account {account}, which has a key", raw,
-                        self._duh(echo, binary), account=account)
+                        f"unencrypted message for account {f.account}, which has a key", f.raw,
+                        self._duh(f.echo, f.binary), account=f.account)
+
+    def _reject_bad(self, f: _Frame, reason: str, detail: str) -> Rejected:
+        return self._bad(reason, detail, f.raw, f.now, f.binary, f.account)
 
     def _bad(self, reason: str, detail: str, raw: bytes, now: datetime, binary: bool,
              account: str = "") -> Rejected:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from console.account import AccountDirectory
 from console.store import RejectedRecord, SignalStore
@@ -159,6 +160,13 @@ class Dc09Server:
 
     def new_codec(self, peer: str) -> Dc09Codec:
         return Dc09Codec(self.name, peer, self.lookup, is_known_code=self.is_known_code, window=self.window)
+
+    def health(self) -> dict[str, Any]:
+        return self.stats.as_dict()
+
+    def where(self) -> str:
+        transports = " and ".join(t for t, on in (("TCP", self.tcp), ("UDP", self.udp)) if on)
+        return f"{transports} {self.host}:{self.port}"
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

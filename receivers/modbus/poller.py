@@ -126,6 +126,12 @@ class ModbusPoller:
         # that starts from the clock, so it does not repeat across restarts either.
         self._seq = int(time.time() * 1000)
 
+    def health(self) -> dict[str, Any]:
+        return self.stats.as_dict()
+
+    def where(self) -> str:
+        return self.config.peer
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 
-from console.signal import Poll, Signal
+from console.signal import Poll
+from receivers.formats.cid import CidEvent
+from receivers.formats.signals import Envelope, cid_signals
 from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected, TerminatedLines
 
 LF = b"\n"
@@ -44,12 +46,11 @@ class Ademco685Codec(TerminatedLines):
             return [Rejected("not-ascii", "non-ASCII bytes in the message", raw)]
         m = _CID.fullmatch(text)
         if m is not None:
-            user = m["zone"] if m["f"] == "U" else ""  # F tells zone from user: keep it in the row
-            return [Accepted([Signal(
-                receiver=self.receiver, protocol="685-CID", account=m["account"], code=m["code"],
-                code_kind="cid", received_at=received_at, raw=raw, peer=self.peer,
-                qualifier=QUALIFIERS[m["q"]], zone=m["zone"], partition=m["group"], user=user,
-                receiver_no=m["r"], line_no=m["l"])], raw, ACK)]
+            env = Envelope(self.receiver, "685-CID", m["account"], received_at, raw, self.peer,
+                           receiver_no=m["r"], line_no=m["l"])
+            # F tells a zone from a user: a user is kept in the row as such
+            event = CidEvent(QUALIFIERS[m["q"]], m["code"], m["group"], m["zone"], user=m["f"] == "U")
+            return [Accepted([*cid_signals(env, [event])], raw, ACK)]
         m = _HEARTBEAT.fullmatch(text)
         if m is not None:
             return [Accepted([Poll(receiver=self.receiver, account="", received_at=received_at,

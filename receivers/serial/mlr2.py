@@ -20,7 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from console.signal import Poll, Signal
-from receivers.dc09.dc03 import parse_dc03
+from receivers.formats.cid import CidEvent
+from receivers.formats.dc03 import parse_dc03
+from receivers.formats.signals import Envelope, cid_signals, dc03_signals
 from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected, TerminatedLines
 
 DC4 = b"\x14"
@@ -110,11 +112,10 @@ class Mlr2Codec(TerminatedLines):
             m = _CID.fullmatch(text)
             if m is None:
                 return Rejected("bad-cid", f"not a Contact ID message: {text[:60]!r}", raw)
-            return [Signal(
-                receiver=self.receiver, protocol="MLR2-CID", account=m["account"], code=m["code"],
-                code_kind="cid", received_at=received_at, raw=raw, peer=self.peer,
-                qualifier=QUALIFIERS[m["q"]], zone=m["zone"], partition=m["group"],
-                receiver_no=m["rr"], line_no=m["line"], transmitter_time=self._clock(m["clock"], received_at))]
+            env = Envelope(self.receiver, "MLR2-CID", m["account"], received_at, raw, self.peer,
+                           receiver_no=m["rr"], line_no=m["line"],
+                           transmitter_time=self._clock(m["clock"], received_at))
+            return [*cid_signals(env, [CidEvent(QUALIFIERS[m["q"]], m["code"], m["group"], m["zone"])])]
         if kind == "S":
             m = _SIA.fullmatch(text)
             if m is None:
@@ -124,15 +125,10 @@ class Mlr2Codec(TerminatedLines):
                 return Rejected("bad-sia", f"no #account block: {text[:60]!r}", raw)
             if not dcs.events:
                 return Rejected("bad-sia", f"SIA data carries no event: {text[:60]!r}", raw, account=dcs.account)
-            clock = self._clock(m["clock"], received_at)
-            return [Signal(
-                receiver=self.receiver, protocol="MLR2-SIA", account=dcs.account, code=ev.code,
-                code_kind="sia", received_at=received_at, raw=raw, peer=self.peer, zone=ev.address,
-                partition=ev.area, user=ev.user, text=ev.text or dcs.text,
-                # DC-03 modifiers without a Signal field (ti, da, pi, ...) ride along in xdata, as in DC-09
-                xdata={k: v for k, v in ev.modifiers.items() if k not in ("ri", "id")},
-                receiver_no=m["rr"], line_no=m["line"], transmitter_time=clock, index=i)
-                for i, ev in enumerate(dcs.events)]
+            env = Envelope(self.receiver, "MLR2-SIA", dcs.account, received_at, raw, self.peer,
+                           receiver_no=m["rr"], line_no=m["line"],
+                           transmitter_time=self._clock(m["clock"], received_at))
+            return [*dc03_signals(env, dcs.events, dcs.text)]  # the same mapping as DC-09's
         if kind == "1":
             m = _HEARTBEAT.fullmatch(text)
             if m is None:

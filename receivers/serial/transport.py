@@ -233,6 +233,12 @@ class SerialReceiver:
             return Ademco685Codec(self.name, self.url)
         return Mlr2Codec(self.name, self.url, tz=self._tz)
 
+    def health(self) -> dict[str, Any]:
+        return self.stats.as_dict()
+
+    def where(self) -> str:
+        return self.url
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:

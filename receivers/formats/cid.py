@@ -27,6 +27,7 @@ class CidEvent:
     code: str  # three digits, e.g. "130"
     group: str  # two characters as sent, "00" when not applicable
     zone: str  # three characters as sent (zone, or user for open/close codes)
+    user: bool = False  # the sender marked CCC as a user number (Ademco 685 "U")
 
     @property
     def is_restore(self) -> bool:
