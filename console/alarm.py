@@ -70,10 +70,18 @@ RETURNING signal_id
 
 _SIGNALS = """
 SELECT s.id, s.account, s.receiver_no, s.line_no, s.code_kind, s.code, s.qualifier, s.zone,
-       s.received_at, a.object_id, a.id AS account_id
+       s.received_at, a.object_id, a.id AS account_id, svc.until AS service_until,
+       svc.reason AS service_reason
 FROM unnest($1::bigint[]) AS q(id)
 JOIN signals s ON s.id = q.id  -- a join, not "id = ANY($1)": the generic plan of the latter scans the table
 """ + SIGNAL_ACCOUNT_JOIN + """
+LEFT JOIN LATERAL (  -- in service (maintenance) when received: the account's or its object's period
+    SELECT sv.until, sv.reason FROM (
+        SELECT ac.service_until AS until, ac.service_reason AS reason FROM accounts ac WHERE ac.id = a.id
+        UNION ALL
+        SELECT o.service_until, o.service_reason FROM guarded_objects o WHERE o.id = a.object_id
+    ) sv WHERE sv.until > s.received_at ORDER BY sv.until DESC LIMIT 1
+) svc ON true
 ORDER BY s.id
 """
 
@@ -114,7 +122,7 @@ async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchRes
         # Ids for the alarms this batch may open, in one round trip: new alarms are then written
         # together (COPY) instead of one INSERT each — a storm opens thousands at once.
         candidates = {(None, s["account"]) if s["object_id"] is None else (s["object_id"], "signal")
-                      for s in signals} - open_alarms.keys()
+                      for s in signals if s["service_until"] is None} - open_alarms.keys()
         free_ids = [r[0] for r in await conn.fetch(
             "SELECT nextval('alarms_id_seq') FROM generate_series(1, $1)", len(candidates))] if candidates else []
         new_alarms: list[tuple[Any, ...]] = []
@@ -122,7 +130,15 @@ async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchRes
         events: list[tuple[int, datetime, str, int]] = []
         entries: list[audit.Entry] = []
         now = datetime.now(UTC)
+        in_service = [(s["id"], s["account_id"], s["object_id"], s["service_until"], s["service_reason"])
+                      for s in signals if s["service_until"] is not None]
+        if in_service:  # stored and marked, and no alarm: the account or object is in service
+            await conn.executemany(
+                "INSERT INTO service_signals (signal_id, account_id, object_id, service_until, reason)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", in_service)
         for s in signals:
+            if s["service_until"] is not None:
+                continue
             unknown = s["object_id"] is None
             info = None if unknown else eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
             key = (None, s["account"]) if unknown else (s["object_id"], "signal")

@@ -7,6 +7,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from console import audit, edit
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
@@ -51,8 +53,9 @@ async def card(conn: Conn, object_id: int) -> dict[str, Any] | None:
     if obj is None:
         return None
     accounts = await conn.fetch(
-        "SELECT id, number, prefix, protocol, supervision_interval, last_seen_at,"
-        " aes_key IS NOT NULL AS encrypted FROM accounts WHERE object_id = $1 ORDER BY number",
+        "SELECT id, number, prefix, protocol, supervision_interval, last_seen_at, key_format, version,"
+        " service_until, service_reason, aes_key IS NOT NULL AS encrypted FROM accounts WHERE object_id = $1"
+        " ORDER BY number",
         object_id,
     )
     zones = await conn.fetch(
@@ -61,7 +64,7 @@ async def card(conn: Conn, object_id: int) -> dict[str, Any] | None:
         object_id,
     )
     contacts = await conn.fetch(
-        "SELECT name, phone, role, call_order FROM contacts WHERE object_id = $1 ORDER BY call_order, name",
+        "SELECT name, phone, role, call_order FROM contacts WHERE object_id = $1 ORDER BY call_order, id",
         object_id,
     )
     return {**dict(obj), "accounts": [dict(r) for r in accounts], "zones": [dict(r) for r in zones],
@@ -85,3 +88,42 @@ async def set_schedule(conn: asyncpg.Connection, object_id: int, days: list[tupl
         await conn.executemany(
             "INSERT INTO object_schedules (object_id, weekday, open_from, arm_by) VALUES ($1, $2, $3, $4)",
             [(object_id, d, a, b) for d, a, b in days])
+
+
+OBJECT_FIELDS = ("name", "address", "latitude", "longitude", "terror_vulnerable", "instructions")
+
+
+async def update(conn: asyncpg.Connection, actor: str, object_id: int, version: int | None,
+                 changes: dict[str, Any]) -> asyncpg.Record:
+    """Edit an object's own fields (audited before/after); `edit.Stale` if it moved on since `version`."""
+    unknown = set(changes) - set(OBJECT_FIELDS)
+    if unknown:
+        raise ValueError(f"not object fields: {sorted(unknown)}")
+    async with conn.transaction():
+        new, _ = await edit.update(conn, table="guarded_objects", entity="object", row_id=object_id,
+                                   version=version, changes=changes, actor=actor, action="object.updated")
+    return new
+
+
+async def replace_contacts(conn: asyncpg.Connection, actor: str, object_id: int, version: int | None,
+                           contacts: list[tuple[str, str, str]]) -> asyncpg.Record:
+    """Replace the object's contacts (name, phone, role) in calling order; the object's version moves."""
+    async with conn.transaction():
+        await edit.locked(conn, "guarded_objects", "object", object_id, version)
+        before = [dict(r) for r in await conn.fetch(
+            "SELECT name, phone, role, call_order FROM contacts WHERE object_id = $1 ORDER BY call_order, id", object_id)]
+        after = [{"name": n, "phone": p, "role": r, "call_order": i} for i, (n, p, r) in enumerate(contacts, start=1)]
+        if before == after:
+            row = await conn.fetchrow("SELECT * FROM guarded_objects WHERE id = $1", object_id)
+            assert row is not None
+            return row
+        await conn.execute("DELETE FROM contacts WHERE object_id = $1", object_id)
+        await conn.executemany(
+            "INSERT INTO contacts (object_id, name, phone, role, call_order) VALUES ($1, $2, $3, $4, $5)",
+            [(object_id, c["name"], c["phone"], c["role"], c["call_order"]) for c in after])
+        row = await conn.fetchrow("UPDATE guarded_objects SET version = version + 1, updated_at = now()"
+                                  " WHERE id = $1 RETURNING *", object_id)
+        assert row is not None
+        await audit.append(conn, [audit.Entry(actor, "object.contacts", "object", str(object_id),
+                                              {"version": row["version"], "before": before, "after": after})])
+    return row

@@ -85,14 +85,44 @@ UPDATE accounts a SET comm_failed_at = NULL FROM r WHERE a.id = r.id
 RETURNING a.id, a.number, a.object_id, a.last_seen_at, r.comm_failed_at AS failed_at
 """
 
+# An account in service (or on an object in service) is not raised: its period's end gives it a
+# fresh interval (_SERVICE_ENDED_*).
 _FAIL = """
 WITH d AS (
-    SELECT id FROM accounts
-    WHERE supervision_deadline < $1 AND comm_failed_at IS NULL
-    ORDER BY supervision_deadline LIMIT $2 FOR UPDATE SKIP LOCKED
+    SELECT a.id FROM accounts a
+    WHERE a.supervision_deadline < $1 AND a.comm_failed_at IS NULL
+      AND NOT coalesce(a.service_until > $1, false)
+      AND NOT coalesce((SELECT o.service_until > $1 FROM guarded_objects o WHERE o.id = a.object_id), false)
+    ORDER BY a.supervision_deadline LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 UPDATE accounts a SET comm_failed_at = $1 FROM d WHERE a.id = d.id
 RETURNING a.id, a.number, a.object_id, a.last_seen_at, a.supervision_deadline, a.supervision_interval
+"""
+
+# Service periods that have run out: back under guard, and supervised accounts get one full interval
+# (+ grace) from now to report, rather than failing at once for the silence of the works.
+_SERVICE_ENDED_OBJECTS = """
+WITH e AS (SELECT id FROM guarded_objects WHERE service_until <= $1 ORDER BY id FOR UPDATE SKIP LOCKED)
+UPDATE guarded_objects o SET service_until = NULL, service_reason = '', version = o.version + 1, updated_at = $1
+FROM e WHERE o.id = e.id
+RETURNING o.id, o.name
+"""
+
+_SERVICE_ENDED_ACCOUNTS = """
+WITH e AS (
+    SELECT id, service_until IS NOT NULL AS own FROM accounts
+    WHERE service_until <= $1 OR (object_id = ANY($2::bigint[]) AND service_until IS NULL)
+    ORDER BY id FOR UPDATE SKIP LOCKED
+)
+UPDATE accounts a SET
+    version = a.version + e.own::int,
+    updated_at = CASE WHEN e.own THEN $1 ELSE a.updated_at END,
+    service_until = NULL, service_reason = '',
+    supervision_deadline = CASE WHEN a.supervision_interval IS NULL OR a.comm_failed_at IS NOT NULL
+        THEN a.supervision_deadline ELSE greatest(a.supervision_deadline,
+        $1 + make_interval(secs => a.supervision_interval + greatest(g.grace_seconds, g.grace_ratio * a.supervision_interval))) END
+FROM e, kuzet_supervision_settings() g WHERE a.id = e.id
+RETURNING a.id, a.number, e.own
 """
 
 _CURSOR = """
@@ -104,7 +134,7 @@ FROM supervision_cursor
 
 # One statement, so the snapshot returned is the one the rows were read in.
 _OPENCLOSE = """
-SELECT s.id, s.received_at, s.account, s.oc, a.object_id, o.arm_signal_id,
+SELECT s.id, s.received_at, s.account, s.oc, a.object_id, o.arm_signal_id, o.service_until,
        s.oc = 1 AND sched.scheduled AND NOT sched.inside AS outside,
        pg_current_snapshot()::text AS snap
 FROM (
@@ -157,7 +187,7 @@ WITH due AS (
 )
 UPDATE guarded_objects o SET arm_due_at = kuzet_next_arm_by(o.id, $1)
 FROM due WHERE o.id = due.id
-RETURNING o.id, due.arm_due_at AS due, o.armed, o.armed_changed_at,
+RETURNING o.id, due.arm_due_at AS due, o.armed, o.armed_changed_at, o.service_until,
           coalesce(o.armed AND o.armed_changed_at <= due.arm_due_at + make_interval(secs => $3), false) AS in_time
 """
 
@@ -178,6 +208,8 @@ class SweepResult:
     arm_checked: int = 0  # arm_by instants checked
     alarms: list[int] = field(default_factory=list)  # alarms opened or changed
     failed_now: int = 0  # accounts failed after this sweep
+    service_ended_objects: list[int] = field(default_factory=list)  # back under guard after service
+    service_ended_accounts: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -333,6 +365,8 @@ async def sweep(conn: asyncpg.Connection, now: datetime, *, arm_grace: float = D
         raises: list[AlarmRaise] = []
         restores: list[AlarmRestore] = []
 
+        await _end_service(conn, now, result)
+
         for r in await conn.fetch(_RESTORE, now):
             result.restored.append(r["id"])
             restores.append(AlarmRestore(r["object_id"], r["number"], KIND_COMM, {
@@ -348,7 +382,7 @@ async def sweep(conn: asyncpg.Connection, now: datetime, *, arm_grace: float = D
 
         for r in await conn.fetch(_ARM_DUE, now - timedelta(seconds=arm_grace), max_batch, arm_grace):
             result.arm_checked += 1
-            if not r["in_time"]:
+            if not r["in_time"] and not (r["service_until"] and r["service_until"] > now):
                 result.late_arm.append(r["id"])
                 raises.append(AlarmRaise(r["id"], "", KIND_SCHEDULE, "supervisory", 3, LATE_ARM_TITLE, {
                     "violation": "late-arm", "arm_by": _iso(r["due"]), "armed": r["armed"],
@@ -359,6 +393,23 @@ async def sweep(conn: asyncpg.Connection, now: datetime, *, arm_grace: float = D
         result.alarms += await raise_alarms(conn, raises, now)
         result.failed_now = await conn.fetchval("SELECT count(*) FROM accounts WHERE comm_failed_at IS NOT NULL")
     return result
+
+
+async def _end_service(conn: asyncpg.Connection, now: datetime, result: SweepResult) -> None:
+    """Objects and accounts whose service period has run out are back under guard (audited)."""
+    objects = await conn.fetch(_SERVICE_ENDED_OBJECTS, now)
+    if not objects and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE service_until <= $1)", now):
+        return
+    oids = [r["id"] for r in objects]
+    accounts = await conn.fetch(_SERVICE_ENDED_ACCOUNTS, now, oids)
+    result.service_ended_objects = oids
+    result.service_ended_accounts = [r["id"] for r in accounts if r["own"]]
+    entries = [audit.Entry(ACTOR.name, "object.service-ended", "object", str(r["id"]), {"name": r["name"]}, now)
+               for r in objects]
+    entries += [audit.Entry(ACTOR.name, "account.service-ended", "account", str(r["id"]), {"number": r["number"]}, now)
+                for r in accounts if r["own"]]
+    await audit.append(conn, entries)
 
 
 async def _openings_closings(conn: asyncpg.Connection, now: datetime, limit: int, result: SweepResult,
@@ -375,7 +426,7 @@ async def _openings_closings(conn: asyncpg.Connection, now: datetime, limit: int
             continue  # no object, or applied at an earlier sweep
         states[oid] = (r["oc"] == 3, r["received_at"], r["id"])
         result.openclose += 1
-        if r["outside"]:
+        if r["outside"] and not (r["service_until"] and r["service_until"] > r["received_at"]):
             result.opened_outside.append(r["id"])
             raises.append(AlarmRaise(oid, r["account"], KIND_SCHEDULE, "supervisory", 3, OPEN_OUTSIDE_TITLE, {
                 "violation": "opened-outside-schedule", "signal_id": r["id"], "at": _iso(r["received_at"])}))

@@ -7,17 +7,23 @@ database does not let anyone log in.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from console import audit
+from console import audit, edit
 
 ROLES = ("admin", "operator", "crew", "auditor")
+LANGS = ("kk", "ru", "en")
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
 SESSION_HOURS = 12  # one control-room shift
 
 _hasher = PasswordHasher()
@@ -85,3 +91,120 @@ async def close_session(conn: asyncpg.Connection, token: str, user: User) -> Non
     async with conn.transaction():
         await conn.execute("DELETE FROM sessions WHERE token_hash = $1", _digest(token))
         await audit.append(conn, [audit.Entry(user.username, "user.logout", "user", str(user.id))])
+
+
+# -- administration (CLI and admin pages) -----------------------------------------------------------
+
+
+def generate_password() -> str:
+    """A password to hand over once: 16 URL-safe characters (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise edit.Invalid(f"the password must be at least {PASSWORD_MIN} characters", field="password",
+                           min_length=PASSWORD_MIN)
+    if len(password) > PASSWORD_MAX:
+        raise edit.Invalid(f"the password must be at most {PASSWORD_MAX} characters", field="password",
+                           max_length=PASSWORD_MAX)
+
+
+def _check_fields(username: str | None = None, role: str | None = None, lang: str | None = None) -> None:
+    if username is not None and not USERNAME.match(username):
+        raise edit.Invalid("a username is 2-64 characters: letters, digits and . _ @ - (starting with a letter"
+                           " or digit)", field="username")
+    if role is not None and role not in ROLES:
+        raise edit.Invalid(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role", expected=", ".join(ROLES))
+    if lang is not None and lang not in LANGS:
+        raise edit.Invalid(f"unknown language {lang!r}; one of {', '.join(LANGS)}", field="lang",
+                           expected=", ".join(LANGS))
+
+
+def public(r: asyncpg.Record) -> dict[str, Any]:
+    """A user as the admin pages show it (never the password hash)."""
+    return {k: r[k] for k in ("id", "username", "full_name", "role", "lang", "group_id", "active", "version",
+                              "created_at", "updated_at")}
+
+
+async def list_users(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM users ORDER BY active DESC, username")
+    return [public(r) for r in rows]
+
+
+async def add(conn: asyncpg.Connection, actor: str, username: str, password: str, role: str, *,
+              full_name: str = "", lang: str = "ru", group_id: int | None = None) -> dict[str, Any]:
+    """Create a user (audited). `edit.Conflict` if the username is taken."""
+    _check_fields(username, role, lang)
+    check_password(password)
+    async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM users WHERE lower(username) = lower($1)", username):
+            raise edit.Conflict(f"user {username!r} already exists", field="username", value=username)
+        user_id = await create(conn, username, password, role, full_name=full_name, lang=lang, group_id=group_id)
+        await audit.append(conn, [audit.Entry(actor, "user.created", "user", str(user_id), {
+            "username": username, "role": role, "full_name": full_name, "lang": lang, "group_id": group_id})])
+        row = await conn.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+    return public(row)
+
+
+async def close_user_sessions(conn: asyncpg.Connection, user_id: int) -> int:
+    """End every session of a user (disabled, password reset): their next request is "not logged in"
+    and the board's websocket closes at its next session check."""
+    n: int = await conn.fetchval("WITH d AS (DELETE FROM sessions WHERE user_id = $1 RETURNING 1)"
+                                 " SELECT count(*) FROM d", user_id)
+    return n
+
+
+async def _guard_last_admin(conn: asyncpg.Connection, row: asyncpg.Record, role: str, active: bool) -> None:
+    if row["role"] == "admin" and row["active"] and (role != "admin" or not active):
+        others = await conn.fetchval(
+            "SELECT count(*) FROM users WHERE role = 'admin' AND active AND id <> $1", row["id"])
+        if not others:
+            raise edit.Conflict("this is the last active admin: make another admin first", field="role")
+
+
+async def update(conn: asyncpg.Connection, actor: str, user_id: int, version: int | None, *,
+                 full_name: str | None = None, role: str | None = None, lang: str | None = None,
+                 active: bool | None = None, group_id: int | None | bool = False) -> dict[str, Any]:
+    """Change a user (audited, before/after). Disabling ends their sessions. The last active admin
+    cannot be demoted or disabled. `group_id=False` leaves the response group as it is."""
+    _check_fields(role=role, lang=lang)
+    async with conn.transaction():
+        row = await edit.locked(conn, "users", "user", user_id, version)
+        changes: dict[str, Any] = {}
+        for k, v in (("full_name", full_name), ("role", role), ("lang", lang), ("active", active)):
+            if v is not None:
+                changes[k] = v
+        if group_id is not False:
+            changes["group_id"] = group_id
+        await _guard_last_admin(conn, row, changes.get("role", row["role"]), changes.get("active", row["active"]))
+        new, detail = await edit.update(conn, table="users", entity="user", row_id=user_id, version=version,
+                                        changes=changes, actor=actor, action="user.updated",
+                                        note={"username": row["username"]})
+        if row["active"] and not new["active"]:
+            n = await close_user_sessions(conn, user_id)
+            await audit.append(conn, [audit.Entry(actor, "user.disabled", "user", str(user_id),
+                                                  {"username": row["username"], "sessions_closed": n})])
+    return public(new)
+
+
+async def set_password(conn: asyncpg.Connection, actor: str, user_id: int, password: str,
+                       version: int | None = None) -> dict[str, Any]:
+    """Set a new password (audited, never the password itself); the user's sessions end."""
+    check_password(password)
+    async with conn.transaction():
+        row = await edit.locked(conn, "users", "user", user_id, version)
+        new = await conn.fetchrow(
+            "UPDATE users SET password_hash = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING *",
+            user_id, _hasher.hash(password))
+        n = await close_user_sessions(conn, user_id)
+        await audit.append(conn, [audit.Entry(actor, "user.password-set", "user", str(user_id),
+                                              {"username": row["username"], "sessions_closed": n})])
+    return public(new)
+
+
+async def id_of(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> int:
+    user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", username)
+    if user_id is None:
+        raise edit.NotFound(f"no user {username!r}", field="username")
+    return int(user_id)

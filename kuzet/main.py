@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.add_argument("--home")
 
+    from kuzet import admin_cli
+
+    admin_cli.add_arguments(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -162,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                                 rate=getattr(args, "rate", 0.0))))
     if args.cmd == "db":
         return asyncio.run(_db(_settings(args), args.action))
+    if args.cmd == "user":
+        return asyncio.run(admin_cli.user_main(args, _settings(args)))
+    if args.cmd == "import":
+        return asyncio.run(admin_cli.import_main(args, _settings(args)))
     if args.cmd == "sim":
         sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main}.get(args.sim, sim_dc09.main)
         return int(sim_main(args))

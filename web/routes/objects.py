@@ -50,15 +50,15 @@ class ZoneIn(_Body):
 
 
 class AccountIn(_Body):
-    number: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z]+$",
+    number: str = Field(min_length=1, max_length=16, pattern=accounts.NUMBER_PATTERN,
                         description="account number as the panel sends it (DC-09: 3-16 hex digits)")
     object_id: int | None = Field(None, ge=1)
-    prefix: str = Field("", pattern=r"^((R[0-9A-Fa-f]{1,6})?L[0-9A-Fa-f]{1,6})?$",
+    prefix: str = Field("", pattern=accounts.PREFIX_PATTERN,
                         description="receiver/line prefix, e.g. L0 or R1L0; empty matches any line")
-    protocol: str = Field("dc09", pattern=r"^[a-z0-9-]{1,20}$")
+    protocol: str = Field("dc09", pattern=accounts.PROTOCOL_PATTERN)
     aes_key: str | None = Field(None, min_length=16, max_length=64)
     key_format: Literal["hex", "ascii"] = "hex"
-    supervision_interval: int | None = Field(None, ge=10, le=7 * 86400,
+    supervision_interval: int | None = Field(None, ge=accounts.INTERVAL_MIN, le=accounts.INTERVAL_MAX,
                                              description="seconds between expected test reports")
     zones: list[ZoneIn] = Field(default_factory=list, max_length=512)
 
