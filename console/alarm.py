@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,10 @@ OUTCOMES = ("real-alarm", "false-alarm", "technical-fault", "test", "owner-cance
 OPEN_STATES = ("new", "acknowledged", "dispatched", "on-site")
 
 UNKNOWN_ACCOUNT_TITLE = {"kk": "Белгісіз аккаунт", "ru": "Неизвестный аккаунт", "en": "Unknown account"}
+# A receiver's report of its own trouble (device gone, heartbeat missed): an internal signal whose
+# account is the receiver's name, qualifier 1 raise / 3 restore, the condition in xdata.
+RECEIVER_TROUBLE = "receiver-trouble"
+RECEIVER_TROUBLE_TITLE = {"kk": "Қабылдағыш ақауы", "ru": "Неисправность приёмника", "en": "Receiver trouble"}
 
 
 class AlarmError(Exception):
@@ -62,6 +67,178 @@ async def notify_alarms(conn: asyncpg.Connection, ids: list[int]) -> None:
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_ALARMS, json.dumps(ids[i:i + 500]))
 
 
+# -- the one alarm writer -----------------------------------------------------------------------
+#
+# Every alarm is opened, joined and restored here, a batch at a time: by the engine (from signals,
+# receiver trouble included), by supervision (failure to communicate, schedules) and by
+# `raise_alarm` / `restore_alarm` (one condition). A storm or an uplink outage costs a fixed number
+# of statements, not one per alarm.
+
+PER_OBJECT_KINDS = frozenset({"signal"})  # one open alarm per object, whichever account reported
+
+
+@dataclass(slots=True)
+class AlarmRaise:
+    """Open an alarm, or join the open alarm of the same key (`alarm_key`)."""
+
+    object_id: int | None
+    account: str
+    kind: str
+    klass: str
+    priority: int
+    title: dict[str, str]
+    detail: dict[str, Any] = field(default_factory=dict)
+    signal_id: int | None = None  # the signal behind it, if a signal is
+    code: str = ""
+
+
+@dataclass(slots=True)
+class AlarmRestore:
+    """The condition behind the open alarm of the same key has ended."""
+
+    object_id: int | None
+    account: str
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    signal_id: int | None = None
+    code: str = ""
+
+
+AlarmChange = AlarmRaise | AlarmRestore
+
+
+def alarm_key(object_id: int | None, account: str, kind: str) -> tuple[int, str, str]:
+    """Which open alarm a change belongs to: panel signals share one alarm per object; every other
+    kind has one per (object, account, kind) — each account of an object fails on its own."""
+    if object_id is not None and kind in PER_OBJECT_KINDS:
+        return (object_id, "", kind)
+    return (object_id or 0, account, kind)
+
+
+@dataclass(slots=True)
+class _Touch:
+    """What one batch did to one alarm after opening it (or to an alarm already open)."""
+
+    count: int = 0  # signals joined
+    last_signal_id: int | None = None
+    priority: int | None = None
+    restored: bool = False
+
+    def add(self, signal_id: int | None, priority: int | None, *, restored: bool) -> None:
+        if signal_id is not None:
+            self.count += 1
+            self.last_signal_id = signal_id
+        if priority is not None:
+            self.priority = priority if self.priority is None else min(self.priority, priority)
+        self.restored = restored  # the latest change decides: an alarm after a restore is active again
+
+
+async def _open_alarms(conn: asyncpg.Connection, changes: Sequence[AlarmChange]) -> dict[tuple[int, str, str], list[Any]]:
+    """The newest open alarm per key: key -> [id, restored]."""
+    kinds = sorted({c.kind for c in changes})
+    oids = sorted({c.object_id for c in changes if c.object_id is not None})
+    accounts = sorted({c.account for c in changes if c.object_id is None})
+    rows = await conn.fetch(
+        "SELECT id, object_id, account, kind, restored FROM alarms WHERE state <> 'closed' AND kind = ANY($1::text[])"
+        " AND (object_id = ANY($2::bigint[]) OR (object_id IS NULL AND account = ANY($3::text[]))) ORDER BY id",
+        kinds, oids, accounts)
+    return {alarm_key(r["object_id"], r["account"], r["kind"]): [r["id"], r["restored"]] for r in rows}
+
+
+async def write_alarms(conn: asyncpg.Connection, changes: Sequence[AlarmChange], now: datetime,
+                       actor: Actor = SYSTEM) -> list[int]:
+    """Apply `changes` in order, inside the caller's transaction; returns the alarm ids touched.
+
+    A raise opens an alarm (an `opened` event and audit entry) or joins the open one (a `signal`
+    event; audited only when no signal is behind it — a signal is its own record). A restore marks
+    the open alarm restored (a `restore` event and audit entry); without a signal it does nothing to
+    an alarm already restored. Listeners are told which alarms changed.
+    """
+    if not changes:
+        return []
+    current = await _open_alarms(conn, changes)
+    new_keys = {alarm_key(c.object_id, c.account, c.kind) for c in changes if isinstance(c, AlarmRaise)} - current.keys()
+    free_ids = [r[0] for r in await conn.fetch(
+        "SELECT nextval('alarms_id_seq') FROM generate_series(1, $1)", len(new_keys))] if new_keys else []
+    new_alarms: list[tuple[Any, ...]] = []
+    touched: dict[int, _Touch] = {}
+    order: dict[int, None] = {}  # every alarm touched, in order
+    events: list[tuple[int, datetime, str, int | None, dict[str, Any]]] = []
+    entries: list[audit.Entry] = []
+    for c in changes:
+        key = alarm_key(c.object_id, c.account, c.kind)
+        found = current.get(key)
+        signal_ref = {"signal_id": c.signal_id, "code": c.code} if c.signal_id is not None else {}
+        if isinstance(c, AlarmRestore):
+            if found is None or (found[1] and c.signal_id is None):
+                continue
+            found[1] = True
+            touched.setdefault(found[0], _Touch()).add(c.signal_id, None, restored=True)
+            order[found[0]] = None
+            events.append((found[0], now, "restore", c.signal_id, c.detail))
+            entries.append(audit.Entry(actor.name, "alarm.restore", "alarm", str(found[0]), {**c.detail, **signal_ref}, now))
+            continue
+        if found is not None:
+            found[1] = False
+            touched.setdefault(found[0], _Touch()).add(c.signal_id, c.priority, restored=False)
+            order[found[0]] = None
+            events.append((found[0], now, "signal", c.signal_id, c.detail))
+            if c.signal_id is None:
+                entries.append(audit.Entry(actor.name, "alarm.signal", "alarm", str(found[0]),
+                                           {"kind": c.kind, **c.detail}, now))
+            continue
+        alarm_id = free_ids.pop()
+        new_alarms.append((alarm_id, c.object_id, c.account, c.kind, c.klass, c.priority, c.title, now, now,
+                           c.signal_id, c.signal_id, 0 if c.signal_id is None else 1))
+        current[key] = [alarm_id, False]
+        order[alarm_id] = None
+        events.append((alarm_id, now, "opened", c.signal_id, c.detail))
+        entries.append(audit.Entry(actor.name, "alarm.opened", "alarm", str(alarm_id),
+                                   {"kind": c.kind, **c.detail, **signal_ref}, now))
+    if new_alarms:
+        await conn.copy_records_to_table("alarms", records=new_alarms, columns=(
+            "id", "object_id", "account", "kind", "klass", "priority", "title", "opened_at", "updated_at",
+            "first_signal_id", "last_signal_id", "signal_count"))
+    if touched:
+        ts = list(touched.items())
+        await conn.execute(
+            "UPDATE alarms a SET updated_at = $6, last_signal_id = coalesce(t.last, a.last_signal_id),"
+            " signal_count = a.signal_count + t.n, priority = least(a.priority, coalesce(t.p, a.priority)),"
+            " restored = t.r"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::bool[]) AS t(id, last, n, p, r)"
+            " WHERE a.id = t.id",
+            [a for a, _ in ts], [t.last_signal_id for _, t in ts], [t.count for _, t in ts],
+            [t.priority for _, t in ts], [t.restored for _, t in ts], now)
+    if events:
+        await conn.copy_records_to_table("alarm_events", records=events,
+                                         columns=("alarm_id", "at", "kind", "signal_id", "detail"))
+    await audit.append(conn, entries)
+    ids = list(order)
+    if ids:
+        await notify_alarms(conn, ids)
+    return ids
+
+
+async def raise_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
+                      klass: str, priority: int, title: dict[str, str], detail: dict[str, Any] | None = None,
+                      actor: Actor = SYSTEM) -> int:
+    """Open (or join) one alarm that no panel signal caused (an operator's or a tool's condition)."""
+    async with conn.transaction():
+        [alarm_id] = await write_alarms(conn, [AlarmRaise(object_id, account, kind, klass, priority, title,
+                                                          detail or {})], datetime.now(UTC), actor)
+    return alarm_id
+
+
+async def restore_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
+                        detail: dict[str, Any] | None = None, actor: Actor = SYSTEM) -> int | None:
+    """Record the end of the condition behind an open alarm of `kind` (e.g. communication is back)."""
+    async with conn.transaction():
+        ids = await write_alarms(conn, [AlarmRestore(object_id, account, kind, detail or {})], datetime.now(UTC), actor)
+    return ids[0] if ids else None
+
+
+# -- the engine's batch: signals in, alarm changes out --------------------------------------------
+
 _BATCH = """
 DELETE FROM signal_inbox WHERE signal_id IN (
     SELECT signal_id FROM signal_inbox ORDER BY signal_id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -70,8 +247,8 @@ RETURNING signal_id
 
 _SIGNALS = """
 SELECT s.id, s.account, s.receiver_no, s.line_no, s.code_kind, s.code, s.qualifier, s.zone,
-       s.received_at, a.object_id, a.id AS account_id, svc.until AS service_until,
-       svc.reason AS service_reason
+       s.received_at, CASE WHEN s.code_kind = 'internal' THEN s.xdata END AS xdata, a.object_id,
+       a.id AS account_id, svc.until AS service_until, svc.reason AS service_reason
 FROM unnest($1::bigint[]) AS q(id)
 JOIN signals s ON s.id = q.id  -- a join, not "id = ANY($1)": the generic plan of the latter scans the table
 """ + SIGNAL_ACCOUNT_JOIN + """
@@ -92,12 +269,36 @@ class BatchResult:
     changed: list[int]  # ids of the alarms that changed
 
 
-async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchResult:
-    """Process up to `limit` queued signals in one transaction.
+def signal_change(s: asyncpg.Record | dict[str, Any]) -> AlarmChange | None:
+    """What one stored signal does to alarms (None: nothing; last-seen is the store's business).
 
-    Work is gathered per alarm and written once per batch (one UPDATE per touched alarm, one
-    executemany of events, one audit append), so a storm costs little more than a trickle.
-    """
+    A signal finds its object by account; an alarm-class code raises the object's alarm, a restore
+    restores it; a signal from an unknown account raises an unknown-account alarm; a receiver's own
+    trouble report (`RECEIVER_TROUBLE`) raises or restores that receiver's trouble alarm. A signal
+    received while its account or object is in service (maintenance) changes no alarm."""
+    sid = s["id"]
+    if s["service_until"] is not None:
+        return None
+    if s["code_kind"] == "internal" and s["code"] == RECEIVER_TROUBLE:
+        detail = dict(s["xdata"] or {})
+        if s["qualifier"] == "3":
+            return AlarmRestore(None, s["account"], RECEIVER_TROUBLE, detail, sid, s["code"])
+        return AlarmRaise(None, s["account"], RECEIVER_TROUBLE, "trouble", 3,
+                          {k: f"{v}: {s['account']}" for k, v in RECEIVER_TROUBLE_TITLE.items()}, detail, sid, s["code"])
+    if s["object_id"] is None:
+        return AlarmRaise(None, s["account"], "unknown-account", "other", 2,
+                          {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}, {}, sid, s["code"])
+    info = eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
+    if info.is_restore:
+        return AlarmRestore(s["object_id"], s["account"], "signal", {}, sid, s["code"])
+    if not info.opens_alarm:
+        return None  # tests, openings/closings, status
+    return AlarmRaise(s["object_id"], s["account"], "signal", info.klass, info.priority,
+                      _title(info, s["zone"]), {}, sid, s["code"])
+
+
+async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchResult:
+    """Process up to `limit` queued signals in one transaction, through the one alarm writer."""
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ENGINE_LOCK):
             return BatchResult(0, [])  # another engine is at work
@@ -105,151 +306,15 @@ async def process_batch(conn: asyncpg.Connection, limit: int = 1000) -> BatchRes
         if not ids:
             return BatchResult(0, [])
         signals = await conn.fetch(_SIGNALS, ids)
-        open_rows = await conn.fetch(
-            "SELECT id, object_id, kind, account FROM alarms WHERE state <> 'closed'"
-            " AND (object_id = ANY($1::bigint[]) OR (object_id IS NULL AND account = ANY($2::text[])))"
-            " ORDER BY id",
-            list({s["object_id"] for s in signals if s["object_id"] is not None}),
-            list({s["account"] for s in signals if s["object_id"] is None}),
-        )
-        # key: (object_id, "signal") for known objects, (None, account) for unknown accounts
-        open_alarms: dict[tuple[Any, str], int] = {}
-        for r in open_rows:
-            if r["object_id"] is not None and r["kind"] == "signal":
-                open_alarms[(r["object_id"], "signal")] = r["id"]
-            elif r["object_id"] is None and r["kind"] == "unknown-account":
-                open_alarms[(None, r["account"])] = r["id"]
-        # Ids for the alarms this batch may open, in one round trip: new alarms are then written
-        # together (COPY) instead of one INSERT each — a storm opens thousands at once.
-        candidates = {(None, s["account"]) if s["object_id"] is None else (s["object_id"], "signal")
-                      for s in signals if s["service_until"] is None} - open_alarms.keys()
-        free_ids = [r[0] for r in await conn.fetch(
-            "SELECT nextval('alarms_id_seq') FROM generate_series(1, $1)", len(candidates))] if candidates else []
-        new_alarms: list[tuple[Any, ...]] = []
-        touched: dict[int, _Touch] = {}
-        events: list[tuple[int, datetime, str, int]] = []
-        entries: list[audit.Entry] = []
-        now = datetime.now(UTC)
         in_service = [(s["id"], s["account_id"], s["object_id"], s["service_until"], s["service_reason"])
                       for s in signals if s["service_until"] is not None]
         if in_service:  # stored and marked, and no alarm: the account or object is in service
             await conn.executemany(
                 "INSERT INTO service_signals (signal_id, account_id, object_id, service_until, reason)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", in_service)
-        for s in signals:
-            if s["service_until"] is not None:
-                continue
-            unknown = s["object_id"] is None
-            info = None if unknown else eventcodes.classify(s["code_kind"], s["code"], s["qualifier"])
-            key = (None, s["account"]) if unknown else (s["object_id"], "signal")
-            current = open_alarms.get(key)
-            if info is not None and info.is_restore:
-                if current is not None:
-                    touched.setdefault(current, _Touch()).add(s["id"], None, restored=True)
-                    events.append((current, now, "restore", s["id"]))
-                    entries.append(audit.Entry(SYSTEM.name, "alarm.restore", "alarm", str(current),
-                                               {"signal_id": s["id"], "code": s["code"]}, now))
-                continue
-            if info is not None and not info.opens_alarm:
-                continue  # tests, openings/closings, status: last-seen is all they change
-            if current is not None:
-                touched.setdefault(current, _Touch()).add(s["id"], info.priority if info else None, restored=False)
-                # A further signal on an open alarm is an alarm event, not a lifecycle step: the audit
-                # log records steps (opened, restored, acknowledged, closed), the events the rest.
-                events.append((current, now, "signal", s["id"]))
-                continue
-            if info is None:
-                title = {k: f"{v} {s['account']}" for k, v in UNKNOWN_ACCOUNT_TITLE.items()}
-                kind, klass, priority = "unknown-account", "other", 2
-            else:
-                title, kind, klass, priority = _title(info, s["zone"]), "signal", info.klass, info.priority
-            alarm_id = free_ids.pop()
-            new_alarms.append((alarm_id, s["object_id"], s["account"], kind, klass, priority, title, now, now,
-                               s["id"], s["id"], 1))
-            open_alarms[key] = alarm_id
-            touched[alarm_id] = _Touch()
-            events.append((alarm_id, now, "opened", s["id"]))
-            entries.append(audit.Entry(SYSTEM.name, "alarm.opened", "alarm", str(alarm_id),
-                                       {"signal_id": s["id"], "code": s["code"], "kind": kind}, now))
-        if new_alarms:
-            await conn.copy_records_to_table("alarms", records=new_alarms, columns=(
-                "id", "object_id", "account", "kind", "klass", "priority", "title", "opened_at", "updated_at",
-                "first_signal_id", "last_signal_id", "signal_count"))
-        updates = [(aid, now, t.last_signal_id, t.count, t.priority, t.restored)
-                   for aid, t in touched.items() if t.count]
-        if updates:
-            await conn.executemany(
-                "UPDATE alarms SET updated_at = $2, last_signal_id = $3, signal_count = signal_count + $4,"
-                " priority = least(priority, coalesce($5, priority)), restored = $6 WHERE id = $1", updates)
-        if events:
-            await conn.copy_records_to_table("alarm_events", records=events,
-                                             columns=("alarm_id", "at", "kind", "signal_id"))
-        await audit.append(conn, entries)
-        if touched:
-            await notify_alarms(conn, list(touched))
-        return BatchResult(len(ids), list(touched))
-
-
-@dataclass(slots=True)
-class _Touch:
-    """What one batch did to one existing alarm."""
-
-    count: int = 0  # signals joined after the one that opened it
-    last_signal_id: int | None = None
-    priority: int | None = None
-    restored: bool = False
-
-    def add(self, signal_id: int, priority: int | None, *, restored: bool) -> None:
-        self.count += 1
-        self.last_signal_id = signal_id
-        if priority is not None:
-            self.priority = priority if self.priority is None else min(self.priority, priority)
-        self.restored = restored  # the latest signal decides: an alarm after a restore is active again
-
-
-async def raise_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
-                      klass: str, priority: int, title: dict[str, str], detail: dict[str, Any] | None = None,
-                      actor: Actor = SYSTEM) -> int:
-    """Open (or join) an alarm that no panel signal caused: failure to communicate, receiver trouble,
-    schedule violations. Joins the open alarm of the same kind on the same object/account."""
-    now = datetime.now(UTC)
-    async with conn.transaction():
-        alarm_id = await conn.fetchval(
-            "SELECT id FROM alarms WHERE state <> 'closed' AND kind = $1 AND account = $2"
-            " AND object_id IS NOT DISTINCT FROM $3 ORDER BY id DESC LIMIT 1", kind, account, object_id)
-        if alarm_id is None:
-            alarm_id = await conn.fetchval(
-                "INSERT INTO alarms (object_id, account, kind, klass, priority, title, opened_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-                object_id, account, kind, klass, priority, title, now)
-            event = "opened"
-        else:
-            await conn.execute("UPDATE alarms SET updated_at = $2, restored = false WHERE id = $1", alarm_id, now)
-            event = "signal"
-        await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
-                           alarm_id, now, event, detail or {})
-        await audit.append(conn, [audit.Entry(actor.name, f"alarm.{event}", "alarm", str(alarm_id),
-                                              {"kind": kind, **(detail or {})}, now)])
-        await notify_alarms(conn, [alarm_id])
-    return int(alarm_id)
-
-
-async def restore_alarm(conn: asyncpg.Connection, *, object_id: int | None, account: str, kind: str,
-                        detail: dict[str, Any] | None = None, actor: Actor = SYSTEM) -> int | None:
-    """Record the end of the condition behind an open alarm of `kind` (e.g. communication is back)."""
-    now = datetime.now(UTC)
-    async with conn.transaction():
-        alarm_id = await conn.fetchval(
-            "SELECT id FROM alarms WHERE state <> 'closed' AND kind = $1 AND account = $2"
-            " AND object_id IS NOT DISTINCT FROM $3 AND NOT restored ORDER BY id DESC LIMIT 1", kind, account, object_id)
-        if alarm_id is None:
-            return None
-        await conn.execute("UPDATE alarms SET restored = true, updated_at = $2 WHERE id = $1", alarm_id, now)
-        await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, detail) VALUES ($1, $2, 'restore', $3)",
-                           alarm_id, now, detail or {})
-        await audit.append(conn, [audit.Entry(actor.name, "alarm.restore", "alarm", str(alarm_id), detail or {}, now)])
-        await notify_alarms(conn, [alarm_id])
-    return int(alarm_id)
+        changes = [c for c in map(signal_change, signals) if c is not None]
+        changed = await write_alarms(conn, changes, datetime.now(UTC))
+        return BatchResult(len(ids), changed)
 
 
 async def _transition(conn: asyncpg.Connection, alarm_id: int, actor: Actor, *, event: str, sql: str,

@@ -32,19 +32,17 @@ advisory lock) does, with batch SQL that touches only the rows concerned:
 Rows being written by the store at that moment are skipped (SKIP LOCKED) and taken at the next
 sweep, so the sweep never waits for, nor deadlocks with, the receivers' hot path.
 
-Alarms are opened, joined and restored exactly as `console.alarm.raise_alarm` / `restore_alarm` do
-(same rows, events, audit entries and notifications), but for a whole batch in a fixed number of
-statements: an outage of the post's uplink makes thousands of accounts overdue in the same second.
+Alarms are opened, joined and restored by the one alarm writer (`console.alarm.write_alarms`), a
+whole batch in a fixed number of statements: an outage of the post's uplink makes thousands of
+accounts overdue in the same second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,7 +50,7 @@ from typing import Any
 import asyncpg
 
 from console import audit
-from console.alarm import Actor, notify_alarms
+from console.alarm import Actor, AlarmRaise, AlarmRestore, write_alarms
 
 log = logging.getLogger("kuzet.supervision")
 
@@ -191,7 +189,6 @@ RETURNING o.id, due.arm_due_at AS due, o.armed, o.armed_changed_at, o.service_un
           coalesce(o.armed AND o.armed_changed_at <= due.arm_due_at + make_interval(secs => $3), false) AS in_time
 """
 
-_NEXT_IDS = "SELECT nextval('alarms_id_seq') FROM generate_series(1, $1)"
 
 
 # -- results and counters -----------------------------------------------------------------------
@@ -229,124 +226,6 @@ class SupervisionStats:
         d = asdict(self)
         d["last_sweep_at"] = self.last_sweep_at.isoformat() if self.last_sweep_at else None
         return d
-
-
-# -- batch alarms ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class AlarmRaise:
-    object_id: int | None
-    account: str
-    kind: str
-    klass: str
-    priority: int
-    title: dict[str, str]
-    detail: dict[str, Any]
-
-
-@dataclass(slots=True)
-class AlarmRestore:
-    object_id: int | None
-    account: str
-    kind: str
-    detail: dict[str, Any]
-
-
-def _key(object_id: int | None, account: str, kind: str) -> tuple[int, str, str]:
-    return (object_id or 0, account, kind)
-
-
-async def _open_alarms(conn: asyncpg.Connection, keys: set[tuple[int, str, str]], *,
-                       unrestored: bool) -> dict[tuple[int, str, str], int]:
-    """The newest open alarm per (object, account, kind), as raise_alarm/restore_alarm pick it."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT ON (coalesce(object_id, 0), account, kind) id, coalesce(object_id, 0) AS oid, account, kind"
-        " FROM alarms WHERE state <> 'closed' AND kind = ANY($1::text[]) AND account = ANY($2::text[])"
-        + (" AND NOT restored" if unrestored else "")
-        + " ORDER BY coalesce(object_id, 0), account, kind, id DESC",
-        sorted({k[2] for k in keys}), sorted({k[1] for k in keys}))
-    found = {(r["oid"], r["account"], r["kind"]): r["id"] for r in rows}
-    return {k: v for k, v in found.items() if k in keys}
-
-
-async def raise_alarms(conn: asyncpg.Connection, items: Sequence[AlarmRaise], now: datetime,
-                       actor: Actor = ACTOR) -> list[int]:
-    """`raise_alarm` for many conditions at once: each opens an alarm, or joins the open alarm of the
-    same kind on the same object/account. Call inside a transaction. Returns the alarm ids touched."""
-    if not items:
-        return []
-    current = await _open_alarms(conn, {_key(i.object_id, i.account, i.kind) for i in items}, unrestored=False)
-    new_items = []
-    for it in items:
-        k = _key(it.object_id, it.account, it.kind)
-        if k not in current:
-            current[k] = 0  # placeholder, the id comes from the sequence below
-            new_items.append(it)
-    ids = [r[0] for r in await conn.fetch(_NEXT_IDS, len(new_items))] if new_items else []
-    for it, alarm_id in zip(new_items, ids, strict=True):
-        current[_key(it.object_id, it.account, it.kind)] = alarm_id
-    if new_items:
-        await conn.execute(
-            "INSERT INTO alarms (id, object_id, account, kind, klass, priority, title, opened_at, updated_at)"
-            " SELECT id, object_id, account, kind, klass, priority, title::jsonb, $8, $8 FROM unnest("
-            " $1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[])"
-            " AS t(id, object_id, account, kind, klass, priority, title)",
-            ids, [i.object_id for i in new_items], [i.account for i in new_items], [i.kind for i in new_items],
-            [i.klass for i in new_items], [i.priority for i in new_items],
-            [json.dumps(i.title, ensure_ascii=False) for i in new_items], now)
-    created = set(ids)
-    joined: list[int] = []
-    events: list[tuple[int, str, dict[str, Any]]] = []
-    for it in items:
-        alarm_id = current[_key(it.object_id, it.account, it.kind)]
-        if alarm_id in created:
-            created.discard(alarm_id)  # the first item opens it, any further one joins it
-            events.append((alarm_id, "opened", it.detail))
-        else:
-            joined.append(alarm_id)
-            events.append((alarm_id, "signal", it.detail))
-    if joined:
-        await conn.execute("UPDATE alarms SET updated_at = $2, restored = false FROM unnest($1::bigint[]) AS q(id) WHERE alarms.id = q.id",
-                           sorted(set(joined)), now)
-    await _events(conn, events, now)
-    await audit.append(conn, [
-        audit.Entry(actor.name, f"alarm.{ev}", "alarm", str(alarm_id), {"kind": it.kind, **it.detail}, now)
-        for (alarm_id, ev, _d), it in zip(events, items, strict=True)])
-    touched = list(dict.fromkeys(e[0] for e in events))
-    await notify_alarms(conn, touched)
-    return touched
-
-
-async def restore_alarms(conn: asyncpg.Connection, items: Sequence[AlarmRestore], now: datetime,
-                         actor: Actor = ACTOR) -> list[int]:
-    """`restore_alarm` for many at once: the open, not yet restored alarm of each (object, account,
-    kind) is marked restored. Call inside a transaction. Returns the alarm ids restored."""
-    if not items:
-        return []
-    current = await _open_alarms(conn, {_key(i.object_id, i.account, i.kind) for i in items}, unrestored=True)
-    events: list[tuple[int, str, dict[str, Any]]] = []
-    for it in items:
-        alarm_id = current.pop(_key(it.object_id, it.account, it.kind), None)
-        if alarm_id is not None:
-            events.append((alarm_id, "restore", it.detail))
-    if not events:
-        return []
-    ids = [e[0] for e in events]
-    await conn.execute("UPDATE alarms SET restored = true, updated_at = $2 FROM unnest($1::bigint[]) AS q(id) WHERE alarms.id = q.id", ids, now)
-    await _events(conn, events, now)
-    await audit.append(conn, [audit.Entry(actor.name, "alarm.restore", "alarm", str(a), d, now)
-                              for a, _ev, d in events])
-    await notify_alarms(conn, ids)
-    return ids
-
-
-async def _events(conn: asyncpg.Connection, events: list[tuple[int, str, dict[str, Any]]], now: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO alarm_events (alarm_id, at, kind, detail)"
-        " SELECT a, $4, k, d::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(a, k, d)",
-        [e[0] for e in events], [e[1] for e in events],
-        [json.dumps(e[2], ensure_ascii=False, default=str) for e in events], now)
 
 
 # -- the sweep ------------------------------------------------------------------------------------
@@ -389,8 +268,7 @@ async def sweep(conn: asyncpg.Connection, now: datetime, *, arm_grace: float = D
                     "armed_changed_at": _iso(r["armed_changed_at"])}))
 
         # Restores first: an account restored and failed again in one pass keeps that order.
-        result.alarms = await restore_alarms(conn, restores, now)
-        result.alarms += await raise_alarms(conn, raises, now)
+        result.alarms = await write_alarms(conn, [*restores, *raises], now, ACTOR)
         result.failed_now = await conn.fetchval("SELECT count(*) FROM accounts WHERE comm_failed_at IS NOT NULL")
     return result
 

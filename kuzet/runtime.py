@@ -117,8 +117,8 @@ class System:
             from receivers.serial.transport import from_settings as serial_receivers
 
             # A serial receiver starts even without its port present: it reports receiver trouble
-            # and keeps reopening the port; `pool` is for that receiver-trouble alarm.
-            for rx in serial_receivers(self.store, self.pool, self.settings.serial, timezone=self.settings.timezone):
+            # (a signal) and keeps reopening the port.
+            for rx in serial_receivers(self.store, self.settings.serial, timezone=self.settings.timezone):
                 await rx.start()
                 self.receivers.append(rx)
         if self.settings.modbus:

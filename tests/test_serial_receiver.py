@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from console import db
+from console.alarm import AlarmEngine
 from console.store import SignalStore
 from receivers.serial.transport import SerialConfig, SerialReceiver
 from receivers.sim.ptypair import SocatPair
@@ -46,10 +47,21 @@ async def receivers() -> AsyncIterator[list[SerialReceiver | SerialReceiverEmula
 
 async def start_rx(started: list[SerialReceiver | SerialReceiverEmulator], store: SignalStore,
                    pool: asyncpg.Pool | None, **cfg: object) -> SerialReceiver:
-    rx = SerialReceiver(store, SerialConfig(**cfg), pool=pool)  # type: ignore[arg-type]
+    rx = SerialReceiver(store, SerialConfig(**cfg))  # type: ignore[arg-type]
     started.append(rx)
     await rx.start()
     return rx
+
+
+@pytest.fixture
+async def engine(pool: asyncpg.Pool, migrated: str) -> AsyncIterator[AlarmEngine]:
+    """The alarm engine: a receiver reports its trouble as a signal, the engine makes it an alarm."""
+    eng = AlarmEngine(pool, migrated)
+    await eng.start()
+    try:
+        yield eng
+    finally:
+        await eng.stop()
 
 
 async def open_emulator(started: list[SerialReceiver | SerialReceiverEmulator], port: str,
@@ -167,7 +179,8 @@ async def trouble(pool: asyncpg.Pool, account: str) -> asyncpg.Record | None:
 
 
 async def test_pulled_device_raises_and_restores_receiver_trouble(pool: asyncpg.Pool, store: SignalStore,
-                                                                  ptys: SocatPair, receivers: list) -> None:
+                                                                  ptys: SocatPair, receivers: list,
+                                                                  engine: AlarmEngine) -> None:
     rx = await start_rx(receivers, store, pool, name="serial-usb", url=ptys.a, reconnect_min=0.05,
                         reconnect_max=0.2, heartbeat_interval=0)
     await until(lambda: rx.stats.state == "running", "the port to open")
@@ -202,15 +215,21 @@ async def test_pulled_device_raises_and_restores_receiver_trouble(pool: asyncpg.
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM alarm_events WHERE alarm_id = $1 ORDER BY id",
                                                  row["id"])]
     assert kinds == ["opened", "restore"]
-    assert await pool.fetchval("SELECT count(*) FROM alarms") == 1  # retries while down did not pile up alarms
+    # retries while down did not pile up alarms
+    assert await pool.fetchval("SELECT count(*) FROM alarms WHERE kind = 'receiver-trouble'") == 1
 
     emu2 = await open_emulator(receivers, ptys.b, ack_timeout=3.0)  # and the reopened port works
     assert (await emu2.send(emu2.cid("1234", "R", "130", "01", "001"))).outcome == "ack"
-    assert await pool.fetchval("SELECT count(*) FROM signals") == 2
+    assert await pool.fetchval("SELECT count(*) FROM signals WHERE code_kind <> 'internal'") == 2
+    # the trouble went through the store as two signals of the receiver's own (raise, restore)
+    assert [tuple(r) for r in await pool.fetch(
+        "SELECT account, code, qualifier FROM signals WHERE code_kind = 'internal' ORDER BY id")] == [
+        ("serial-usb", "receiver-trouble", "1"), ("serial-usb", "receiver-trouble", "3")]
 
 
 async def test_missed_heartbeat_raises_trouble_until_the_next_line(pool: asyncpg.Pool, store: SignalStore,
-                                                                   ptys: SocatPair, receivers: list) -> None:
+                                                                   ptys: SocatPair, receivers: list,
+                                                                   engine: AlarmEngine) -> None:
     rx = await start_rx(receivers, store, pool, name="serial-hb", url=ptys.a, heartbeat_interval=0.3)
     await until(lambda: rx.stats.state == "running", "the port to open")
     await until(lambda: rx.stats.supervision_misses >= 1, "a missed heartbeat")

@@ -5,7 +5,8 @@ All protocol decisions are the codec's; this layer only moves bytes, hands accep
 signal store, and writes the ACK after the commit. Replies go out in line order (a NAK for a bad line
 waits for the ACKs of the lines before it), because the receiver pairs each reply with the message it
 is waiting on. The port may vanish at any time (a USB adapter unplugged, a receiver switched off):
-the transport reports it as receiver trouble and reopens the port with back-off until it is back.
+the transport reports it as receiver trouble (a signal, `receivers.trouble`) and reopens the port
+with back-off until it is back.
 """
 
 from __future__ import annotations
@@ -21,26 +22,22 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import serial
 import serial_asyncio_fast
 
-from console.alarm import raise_alarm, restore_alarm
 from console.store import RejectedRecord, SignalStore
 from receivers.serial.ademco685 import Ademco685Codec
 from receivers.serial.events import Accepted, Event, Rejected
 from receivers.serial.mlr2 import Mlr2Codec
 from receivers.stats import ReceiverStats
 from receivers.tasks import stop_task
+from receivers.trouble import TroubleReport
 
 log = logging.getLogger("kuzet.serial")
 
 FORMATS = ("mlr2", "685")
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD,
             "M": serial.PARITY_MARK, "S": serial.PARITY_SPACE}
-
-TROUBLE_TITLE = {"kk": "Қабылдағыш ақауы", "ru": "Неисправность приёмника", "en": "Receiver trouble"}
-
 
 @dataclass(slots=True)
 class SerialConfig:
@@ -95,71 +92,6 @@ class SerialConfig:
         ZoneInfo(self.timezone)  # raises for an unknown zone
 
 
-class TroubleAlarm:
-    """Keeps one `receiver-trouble` alarm in step with the receiver's conditions ("device",
-    "heartbeat"): raised when a condition appears, restored when none is left. Database work runs in
-    its own task, in order, retried while the database is unreachable, so the I/O path never waits."""
-
-    def __init__(self, pool: asyncpg.Pool | None, account: str) -> None:
-        self.pool = pool
-        self.account = account
-        self.conditions: dict[str, str] = {}
-        self.raised = 0  # raise_alarm calls made (tests and health)
-        self.restored = 0
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def set(self, condition: str, detail: str) -> None:
-        if condition in self.conditions:
-            return
-        self.conditions[condition] = detail
-        self._queue.put_nowait(("raise", {"condition": condition, "reason": detail}))
-
-    def clear(self, condition: str) -> None:
-        if self.conditions.pop(condition, None) is None:
-            return
-        if not self.conditions:
-            self._queue.put_nowait(("restore", {"condition": condition}))
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._worker(), name=f"{self.account}-trouble-alarm")
-
-    async def stop(self, drain: float = 2.0) -> None:
-        if self._task is None:
-            return
-        deadline = time.monotonic() + drain  # let a pending raise/restore reach the database first
-        while not self._queue.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        await stop_task(self._task)
-        self._task = None
-
-    async def _worker(self) -> None:
-        while True:
-            op, detail = await self._queue.get()
-            if self.pool is None:
-                continue  # no database for alarms (a bare receiver in a tool): stats only
-            delay = 0.5
-            while True:
-                try:
-                    async with self.pool.acquire() as conn:
-                        if op == "raise":
-                            await raise_alarm(conn, object_id=None, account=self.account, kind="receiver-trouble",
-                                              klass="trouble", priority=3, detail=detail,
-                                              title={k: f"{v}: {self.account}" for k, v in TROUBLE_TITLE.items()})
-                            self.raised += 1
-                        else:
-                            await restore_alarm(conn, object_id=None, account=self.account,
-                                                kind="receiver-trouble", detail=detail)
-                            self.restored += 1
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # database down: keep the order, try again
-                    log.warning("%s: cannot %s receiver-trouble alarm: %s", self.account, op, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-
-
 class _Replies:
     """Replies in line order: a slot per line, written as soon as every earlier slot is filled."""
 
@@ -211,7 +143,7 @@ class _SerialProtocol(asyncio.Protocol):
 class SerialReceiver:
     """One serial receiver: `start()`, `stop()`, `.stats`."""
 
-    def __init__(self, store: SignalStore, config: SerialConfig, *, pool: asyncpg.Pool | None = None) -> None:
+    def __init__(self, store: SignalStore, config: SerialConfig) -> None:
         config.validate()
         self.store = store
         self.config = config
@@ -219,7 +151,7 @@ class SerialReceiver:
         self.url = config.url
         self.stats = ReceiverStats(config.name, "serial")
         self.stats.state = "starting"
-        self.trouble = TroubleAlarm(pool, config.name)
+        self.trouble = TroubleReport(store, config.name, config.url)
         self._tz = ZoneInfo(config.timezone)
         self._proto: _SerialProtocol | None = None
         self._task: asyncio.Task[None] | None = None
@@ -243,7 +175,6 @@ class SerialReceiver:
 
     async def start(self) -> None:
         """Returns at once: a port that is not there yet is reported and retried, not fatal."""
-        self.trouble.start()
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-port")
         if self.config.heartbeat_interval > 0:
             self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.name}-heartbeat")
@@ -385,8 +316,8 @@ class SerialReceiver:
                 self.trouble.set("heartbeat", detail)
 
 
-def from_settings(store: SignalStore, pool: asyncpg.Pool | None, tables: list[dict[str, Any]],
+def from_settings(store: SignalStore, tables: list[dict[str, Any]],
                   *, timezone: str = "Asia/Almaty") -> list[SerialReceiver]:
     """One receiver per `[[receivers.serial]]` table."""
-    return [SerialReceiver(store, SerialConfig.from_table(t, index=i, timezone=timezone), pool=pool)
+    return [SerialReceiver(store, SerialConfig.from_table(t, index=i, timezone=timezone))
             for i, t in enumerate(tables)]
