@@ -23,9 +23,17 @@ class Dc09Config:
 @dataclass(slots=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(os.environ.get("KUZET_HOME", "./var")).resolve())
+    # An external PostgreSQL: `database_url` is the schema owner's (migrations), `app_database_url` the
+    # runtime role's (everything else; see README "Security"). Neither: the embedded server.
     database_url: str | None = field(default_factory=lambda: os.environ.get("KUZET_DATABASE_URL") or None)
+    app_database_url: str | None = field(default_factory=lambda: os.environ.get("KUZET_APP_DATABASE_URL") or None)
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed; none by default.
+    trusted_proxies: list[str] = field(default_factory=list)
+    tls_cert: str | None = None  # PEM files: Kuzet serves HTTPS itself (and sends HSTS)
+    tls_key: str | None = None
+    body_limit: int = 1 << 20  # bytes of a request body, unless web.app.BODY_LIMITS says more for its path
     timezone: str = "Asia/Almaty"
     dc09: list[Dc09Config] = field(default_factory=lambda: [Dc09Config()])
     serial: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.serial
@@ -48,9 +56,15 @@ def load(path: str | Path | None = None) -> Settings:
     db = data.get("database", {})
     if db.get("url") and not os.environ.get("KUZET_DATABASE_URL"):
         s.database_url = db["url"]
+    if db.get("app_url") and not os.environ.get("KUZET_APP_DATABASE_URL"):
+        s.app_database_url = db["app_url"]
     web = data.get("web", {})
     s.web_host = web.get("host", s.web_host)
     s.web_port = int(web.get("port", s.web_port))
+    s.trusted_proxies = [str(p) for p in web.get("trusted_proxies", s.trusted_proxies)]
+    s.tls_cert = web.get("tls_cert", s.tls_cert)
+    s.tls_key = web.get("tls_key", s.tls_key)
+    s.body_limit = int(web.get("body_limit", s.body_limit))
     s.timezone = data.get("timezone", s.timezone)
     s.dedup_window = float(data.get("dedup_window", s.dedup_window))
     recv = data.get("receivers", {})

@@ -72,21 +72,27 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
     return 0
 
 
+def _open_database(settings: config.Settings) -> tuple[db.EmbeddedServer | None, str, str]:
+    """(embedded server or None, owner DSN, runtime DSN) for the CLI's database commands."""
+    if settings.database_url:
+        return None, settings.database_url, settings.app_database_url or settings.database_url
+    embedded = db.EmbeddedServer(settings.pgdata)
+    owner = embedded.start()
+    return embedded, owner, embedded.app_dsn
+
+
 async def _db(settings: config.Settings, action: str) -> int:
-    embedded = None
-    dsn = settings.database_url
-    if not dsn:
-        embedded = db.EmbeddedServer(settings.pgdata)
-        dsn = embedded.start()
+    embedded, dsn, app_dsn = await asyncio.to_thread(_open_database, settings)
     try:
+        runtime_role = await db.role_of(app_dsn) if app_dsn != dsn else None
         conn = await db.connect(dsn)
         try:
             if action == "migrate":
-                applied = await db.migrate(conn, DOMAINS)
+                applied = await db.migrate(conn, DOMAINS, runtime_role=runtime_role)
                 print(f"applied: {applied or 'nothing (up to date)'}")
             else:
                 if not await _has_schema(conn):
-                    await db.migrate(conn, DOMAINS)
+                    await db.migrate(conn, DOMAINS, runtime_role=runtime_role)
                 st = await db.status(conn, DOMAINS)
                 for k, v in st.items():
                     print(f"{k}: {v}")
@@ -96,6 +102,44 @@ async def _db(settings: config.Settings, action: str) -> int:
         if embedded:
             embedded.stop()
     return 0
+
+
+async def _audit_verify(settings: config.Settings, files: list[str]) -> int:
+    """`kuzet audit verify`: the hash chain, and every anchor kept outside the database."""
+    from console import audit
+
+    paths = [Path(f) for f in files]
+    if not paths and (settings.home / audit.ANCHORS_FILE).exists():
+        paths = [settings.home / audit.ANCHORS_FILE]
+    anchors: list[audit.Anchor] = []
+    for p in paths:
+        try:
+            found = audit.read_anchors(p)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"cannot read anchors from {p}: {exc}", file=sys.stderr)
+            return 2
+        anchors += found
+        print(f"anchors: {len(found)} from {p}")
+    embedded, _owner, app_dsn = await asyncio.to_thread(_open_database, settings)
+    try:
+        conn = await db.connect(app_dsn)
+        try:
+            v = await audit.verify(conn, anchors)
+        finally:
+            await conn.close()
+    finally:
+        if embedded:
+            embedded.stop()
+    print(f"audit log: {v.entries} entries")
+    if not anchors:
+        print("warning: no anchors given: hash links alone cannot show a deleted tail or a rewritten chain")
+    for problem in v.problems:
+        print(f"PROBLEM: {problem}")
+    if v.ok:
+        print(f"OK: every hash link holds; {v.anchors_checked} anchors match")
+        return 0
+    print(f"TAMPERED: {len(v.problems)} problems")
+    return 1
 
 
 async def _has_schema(conn: Any) -> bool:
@@ -120,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["migrate", "status"])
+    p.add_argument("--config")
+    p.add_argument("--home")
+
+    p = sub.add_parser("audit", help="the audit log")
+    auditsub = p.add_subparsers(dest="audit", required=True)
+    p = auditsub.add_parser("verify", help="check the hash chain and every anchor kept outside the database")
+    p.add_argument("--anchor", action="append", default=[], metavar="FILE",
+                   help="anchors (JSON lines, or a JSON object/list from a backup or an evidence export);"
+                        " may be given several times; default: $KUZET_HOME/audit-anchors.jsonl")
     p.add_argument("--config")
     p.add_argument("--home")
 
@@ -170,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(admin_cli.user_main(args, _settings(args)))
     if args.cmd == "import":
         return asyncio.run(admin_cli.import_main(args, _settings(args)))
+    if args.cmd == "audit":
+        return asyncio.run(_audit_verify(_settings(args), args.anchor))
     if args.cmd == "sim":
         sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main}.get(args.sim, sim_dc09.main)
         return int(sim_main(args))

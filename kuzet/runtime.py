@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 
-from console import db, eventcodes
+from console import audit, db, eventcodes
 from console.account import CHANNEL_ACCOUNTS, AccountDirectory
 from console.alarm import AlarmEngine
 from console.config import Settings
@@ -43,7 +43,8 @@ class System:
     with_receivers: bool = True
     with_engine: bool = True
     with_supervision: bool = True
-    dsn: str = ""
+    dsn: str = ""  # the runtime role's
+    owner_dsn: str = ""  # the schema owner's: migrations only
     pool: asyncpg.Pool | None = None
     store: SignalStore | None = None
     directory: AccountDirectory = field(default_factory=AccountDirectory)
@@ -59,15 +60,23 @@ class System:
 
     async def start(self) -> None:
         s = self.settings
+        # Migrations run as the schema's owner; everything else as the runtime role, which owns
+        # nothing and may not change the history (README, "Security").
         if s.database_url:
-            self.dsn = s.database_url
+            self.owner_dsn = s.database_url
+            self.dsn = s.app_database_url or s.database_url
         else:
             self._embedded = db.EmbeddedServer(s.pgdata)
-            self.dsn = await asyncio.to_thread(self._embedded.start)
-        await db.wait_ready(self.dsn)
-        conn = await db.connect(self.dsn)
+            self.owner_dsn = await asyncio.to_thread(self._embedded.start)
+            self.dsn = self._embedded.app_dsn
+        await db.wait_ready(self.owner_dsn)
+        runtime_role = await db.role_of(self.dsn) if self.dsn != self.owner_dsn else None
+        if runtime_role is None:
+            log.warning("the runtime connects to the database as the schema's owner: set [database] app_url"
+                        " (KUZET_APP_DATABASE_URL) to a role that owns nothing (README, \"Security\")")
+        conn = await db.connect(self.owner_dsn)
         try:
-            await db.migrate(conn, DOMAINS)
+            await db.migrate(conn, DOMAINS, runtime_role=runtime_role)
         finally:
             await conn.close()
         self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
@@ -161,7 +170,19 @@ class System:
                                   f" last sweep {st.last_sweep_ms:.1f} ms"})
         return out
 
+    async def write_audit_anchor(self, reason: str) -> None:
+        """The audit chain's count and newest hash, appended to `$KUZET_HOME/audit-anchors.jsonl`
+        (`kuzet audit verify` holds the chain against it)."""
+        if self.pool is None:
+            return
+        try:
+            a = await asyncio.wait_for(audit.anchor(self.pool), 5)
+            await asyncio.to_thread(audit.write_anchor, self.settings.home, a, reason)
+        except Exception:
+            log.exception("writing the audit anchor")
+
     async def stop(self) -> None:
+        await self.write_audit_anchor("stop")
         if self._web is not None and self._web_task is not None:
             self._web.should_exit = True
             with contextlib.suppress(Exception):

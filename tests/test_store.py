@@ -118,7 +118,7 @@ async def test_rejected_frames_are_kept(pool: asyncpg.Pool) -> None:
         await store.stop()
 
 
-async def test_database_down_means_no_acknowledgement(migrated: str) -> None:
+async def test_database_down_means_no_acknowledgement(migrated: str, pg_dsn: str) -> None:
     # A pool whose server goes away: the store must answer False, never True.
     p = await db.create_pool(migrated, min_size=1, max_size=2)
     store = SignalStore(p, write_timeout=2)
@@ -126,17 +126,17 @@ async def test_database_down_means_no_acknowledgement(migrated: str) -> None:
     try:
         assert await submit_and_wait(store, [sig(seq="7000")])
         # Kill this pool's backends from another connection and forbid new ones for the test.
-        admin = await asyncpg.connect(migrated)
+        admin = await asyncpg.connect(pg_dsn)  # the superuser: the pool is the runtime role's
         try:
             await admin.execute("ALTER DATABASE postgres CONNECTION LIMIT 0")
-            await admin.execute("ALTER ROLE postgres NOLOGIN")
+            await admin.execute(f"ALTER ROLE {db.RUNTIME_ROLE} NOLOGIN")
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
                 " AND datname = current_database() AND backend_type = 'client backend'")
             ok = await submit_and_wait(store, [sig(seq="7001")])
             assert ok is False
         finally:
-            await admin.execute("ALTER ROLE postgres LOGIN")
+            await admin.execute(f"ALTER ROLE {db.RUNTIME_ROLE} LOGIN")
             await admin.execute("ALTER DATABASE postgres CONNECTION LIMIT -1")
             await admin.close()
         assert store.stats.failures >= 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console import db
 from kuzet.loop import run_fast
 from receivers.dc09.transmitter import ReplyError, Transmitter, parse_reply
 
@@ -143,7 +144,7 @@ def _dsn(args: argparse.Namespace) -> str | None:
         return str(args.database_url)
     home = Path(args.home or os.environ.get("KUZET_HOME", "./var")).resolve()
     pgdata = home / "pgdata"
-    return f"postgresql://postgres:@/postgres?host={pgdata}" if (pgdata / "postmaster.pid").exists() else None
+    return db.running_dsn(pgdata) if (pgdata / "postmaster.pid").exists() else None
 
 
 async def _register(dsn: str, n: int, encrypted: bool, object_per_account: bool = False) -> None:
@@ -265,7 +266,7 @@ async def e2e(args: argparse.Namespace) -> dict[str, Any]:
     """Signal sent by a panel -> the same signal on an operator's board websocket."""
     from websockets.asyncio.client import connect as ws_connect
 
-    from console import db, user
+    from console import user
 
     dsn = _dsn(args)
     if not dsn:

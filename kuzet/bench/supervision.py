@@ -214,7 +214,8 @@ def main(settings: config.Settings, accounts: int) -> int:
     dsn = settings.database_url
     if not dsn:
         embedded = db.EmbeddedServer(Path(settings.pgdata))
-        dsn = embedded.start()
+        embedded.start()
+        dsn = embedded.superuser_dsn  # it creates and drops a scratch database
     try:
         res = asyncio.run(bench_supervision(dsn, accounts))
     finally:
