@@ -257,11 +257,11 @@ def migrations(domain: str = "console") -> list[Migration]:
 
 
 async def migrate(conn: asyncpg.Connection, domains: Sequence[str] = ("console",),
-                  runtime_role: str | None = None) -> list[str]:
+                  runtime_role: str | None = RUNTIME_ROLE) -> list[str]:
     """Apply the migrations not applied yet, domain by domain in the order given (a domain's tables
     may refer to those of the domains before it); returns them as "domain/version".
 
-    Run as the schema's owner. With `runtime_role`, tables the owner creates give that role SELECT,
+    Run as the schema's owner. With `runtime_role` (default: kuzet_app, if it exists), tables the owner creates give that role SELECT,
     INSERT, UPDATE and DELETE (and its sequences USAGE) by default, and after the migrations every
     table gets the runtime grants it lacks; tables registered with `kuzet_append_only(...)` keep only
     INSERT and SELECT (see README, "Security"). Run as a role that may not create anything, on a
@@ -320,7 +320,7 @@ async def _grantable_role(conn: asyncpg.Connection, role: str | None) -> str | N
         " AND pg_has_role(current_user, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'USAGE')",
         role)
     if not ok:
-        log.warning("runtime role %r: not granted anything (it does not exist, or it is this connection's"
+        (log.info if role == RUNTIME_ROLE else log.warning)("runtime role %r: not granted anything (it does not exist, or it is this connection's"
                     " role, or this role does not own the schema)", role)
         return None
     quoted: str = await conn.fetchval("SELECT quote_ident($1)", role)

@@ -84,7 +84,7 @@ def _open_database(settings: config.Settings) -> tuple[db.EmbeddedServer | None,
 async def _db(settings: config.Settings, action: str) -> int:
     embedded, dsn, app_dsn = await asyncio.to_thread(_open_database, settings)
     try:
-        runtime_role = await db.role_of(app_dsn) if app_dsn != dsn else None
+        runtime_role = await db.role_of(app_dsn) if app_dsn != dsn else db.RUNTIME_ROLE
         conn = await db.connect(dsn)
         try:
             if action == "migrate":

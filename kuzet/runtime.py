@@ -70,8 +70,8 @@ class System:
             self.owner_dsn = await asyncio.to_thread(self._embedded.start)
             self.dsn = self._embedded.app_dsn
         await db.wait_ready(self.owner_dsn)
-        runtime_role = await db.role_of(self.dsn) if self.dsn != self.owner_dsn else None
-        if runtime_role is None:
+        runtime_role = await db.role_of(self.dsn) if self.dsn != self.owner_dsn else db.RUNTIME_ROLE
+        if self.dsn == self.owner_dsn:
             log.warning("the runtime connects to the database as the schema's owner: set [database] app_url"
                         " (KUZET_APP_DATABASE_URL) to a role that owns nothing (README, \"Security\")")
         conn = await db.connect(self.owner_dsn)
