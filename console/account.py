@@ -98,6 +98,21 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, number: str, *, object
     return account_id
 
 
+async def register_many(conn: asyncpg.Connection, actor: str, accounts: list[tuple[str, str | None, int | None]]) -> None:
+    """Create or re-key many accounts at once — (number, hex AES key or None, object id) — for tools
+    that set up a whole fleet of panels (benchmarks, bulk loads). One audit entry, one notification
+    (the receivers reload their directory once). Call inside a transaction."""
+    for _number, key, _oid in accounts:
+        key_bytes(key, "hex")
+    await conn.executemany(
+        "INSERT INTO accounts (number, prefix, aes_key, key_format, object_id) VALUES ($1, '', $2, 'hex', $3)"
+        " ON CONFLICT (prefix, number) DO UPDATE SET aes_key = excluded.aes_key, object_id = excluded.object_id",
+        [(n.upper(), k, o) for n, k, o in accounts])
+    await audit.append(conn, [audit.Entry(actor, "account.register-many", "account", "", {
+        "count": len(accounts), "first": accounts[0][0] if accounts else "", "last": accounts[-1][0] if accounts else ""})])
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_ACCOUNTS, "many")
+
+
 async def list_accounts(conn: asyncpg.Connection | asyncpg.Pool, object_id: int | None = None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, number, prefix, protocol, key_format, aes_key IS NOT NULL AS encrypted,"

@@ -11,6 +11,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from console.account import SIGNAL_ACCOUNT_JOIN
 
 
 @dataclass(slots=True)
@@ -66,3 +71,39 @@ class Poll:
     peer: str = ""
     receiver_no: str = ""
     line_no: str = ""
+
+
+# -- reading them back (the board, the API) ---------------------------------------------------------
+
+_SIGNAL_COLUMNS = """
+SELECT s.id, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
+       s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user_no, s.text,
+       s.transmitter_time, s.encrypted, a.object_id, o.name AS object_name, z.name AS zone_name
+FROM signals s
+""" + SIGNAL_ACCOUNT_JOIN + """
+LEFT JOIN guarded_objects o ON o.id = a.object_id
+LEFT JOIN zones z ON z.account_id = a.id AND z.number = s.zone
+"""
+
+
+async def latest(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int, after: int = 0,
+                 account: str | None = None) -> list[dict[str, Any]]:
+    """The newest stored signals (newest first) with their object and zone names, optionally only
+    those with id > `after` or of one account."""
+    rows = await conn.fetch(
+        _SIGNAL_COLUMNS + " WHERE s.id > $1 AND ($2::text IS NULL OR s.account = $2)"
+        " ORDER BY s.id DESC LIMIT $3", after, account, limit)
+    return [dict(r) for r in rows]
+
+
+async def last_id(conn: asyncpg.Pool | asyncpg.Connection) -> int:
+    """The id of the newest stored signal (0 if none)."""
+    return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM signals"))
+
+
+async def rejected(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int) -> list[dict[str, Any]]:
+    """The frames the receivers refused (bad CRC, unknown key, ...), newest first."""
+    rows = await conn.fetch(
+        "SELECT id, received_at, receiver, peer, reason, detail, account, reply, raw FROM rejected_frames"
+        " ORDER BY id DESC LIMIT $1", limit)
+    return [dict(r) for r in rows]

@@ -59,6 +59,12 @@ WHERE a.number = v.number AND (a.last_seen_at IS NULL OR a.last_seen_at < v.seen
 
 _TOUCH_ACCOUNTS = _touch_accounts("$1", "$2")
 
+
+async def touch_accounts(conn: asyncpg.Connection, numbers: list[str], seen: list[datetime]) -> None:
+    """What storing a signal or a poll does to its account: last seen and supervision deadline moved
+    (for tools that simulate being heard from, e.g. the supervision benchmark)."""
+    await conn.execute(_TOUCH_ACCOUNTS, numbers, seen)
+
 # The whole batch in one statement (one round trip, one implicit transaction): signals, their
 # inbox entries, last-seen times and the notification. Used for the common small batches, where
 # round trips, not rows, are the cost; the COPY path takes over for large ones.

@@ -2,3 +2,10 @@
 alarm engine, supervision, web), the demo and the benchmarks. The only package that wires the
 others together; nothing imports it.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("kuzet")  # the installed distribution's (pyproject.toml) version
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from console import config, db
+from kuzet import __version__, admin_cli
 from kuzet.runtime import DOMAINS, System
 
 log = logging.getLogger("kuzet")
@@ -146,9 +147,17 @@ async def _has_schema(conn: Any) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass('public.signals') IS NOT NULL"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _command(argv: list[str]) -> str | None:
+    """The sub-command named in `argv` (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole `kuzet` command line. The simulators' and benchmarks' own options are defined (and
+    their modules imported) only when `command` is "sim" or "bench": no other command loads them."""
     parser = argparse.ArgumentParser(prog="kuzet", description="Kuzet centralized security post")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("demo", help="the whole system with simulated panels over a seeded demo post")
@@ -178,29 +187,34 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sim", help="panel simulators speaking the real protocols")
     simsub = p.add_subparsers(dest="sim", required=True)
-    from receivers.sim import dc09 as sim_dc09
-    from receivers.sim import modbus_panel as sim_modbus
-    from receivers.sim import serial_rx as sim_serial
+    if command == "sim":
+        from receivers.sim import dc09 as sim_dc09
+        from receivers.sim import modbus_panel as sim_modbus
+        from receivers.sim import serial_rx as sim_serial
 
-    sim_dc09.add_arguments(simsub.add_parser("dc09", help="a DC-09 transmitter (SIA DC-03 or Contact ID)"))
-    sim_serial.add_arguments(simsub.add_parser("serial", help="a hardware receiver's automation output (MLR2 / 685)"))
-    sim_modbus.add_arguments(simsub.add_parser("modbus", help="a Modbus alarm panel (TCP or RTU)"))
+        sim_dc09.add_arguments(simsub.add_parser("dc09", help="a DC-09 transmitter (SIA DC-03 or Contact ID)"))
+        sim_serial.add_arguments(simsub.add_parser("serial", help="a hardware receiver's automation output (MLR2 / 685)"))
+        sim_modbus.add_arguments(simsub.add_parser("modbus", help="a Modbus alarm panel (TCP or RTU)"))
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     benchsub = p.add_subparsers(dest="bench", required=True)
-    from kuzet.bench import ingest as bench
+    if command == "bench":
+        from kuzet.bench import ingest as bench
 
-    bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
-    bench.add_e2e_arguments(benchsub.add_parser("e2e", help="a panel's signal -> the board websocket"))
-    p = benchsub.add_parser("supervision", help="supervision sweep over N accounts (in a scratch database)")
-    p.add_argument("--accounts", type=int, default=100_000)
-    p.add_argument("--config")
-    p.add_argument("--home")
-
-    from kuzet import admin_cli
+        bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
+        bench.add_e2e_arguments(benchsub.add_parser("e2e", help="a panel's signal -> the board websocket"))
+        p = benchsub.add_parser("supervision", help="supervision sweep over N accounts (in a scratch database)")
+        p.add_argument("--accounts", type=int, default=100_000)
+        p.add_argument("--config")
+        p.add_argument("--home")
 
     admin_cli.add_arguments(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -226,9 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "audit":
         return asyncio.run(_audit_verify(_settings(args), args.anchor))
     if args.cmd == "sim":
+        from receivers.sim import dc09 as sim_dc09
+        from receivers.sim import modbus_panel as sim_modbus
+        from receivers.sim import serial_rx as sim_serial
+
         sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main}.get(args.sim, sim_dc09.main)
         return int(sim_main(args))
     if args.cmd == "bench":
+        from kuzet.bench import ingest as bench
+
         if args.bench == "supervision":
             from kuzet.bench import supervision as bench_supervision
 

@@ -34,8 +34,8 @@ import asyncpg
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from console import alarm as alarms
+from console import signal as stored_signals
 from console import user as users
-from console.account import SIGNAL_ACCOUNT_JOIN
 from console.alarm import CHANNEL_ALARMS
 from console.store import CHANNEL_SIGNALS
 from web import auth
@@ -80,17 +80,6 @@ def plain(obj: Any) -> Any:
 
 # -- signals as the board shows them ---------------------------------------------------------------
 
-SIGNAL_COLUMNS = """
-SELECT s.id, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
-       s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user_no, s.text,
-       s.transmitter_time, s.encrypted, a.object_id, o.name AS object_name, z.name AS zone_name
-FROM signals s
-""" + SIGNAL_ACCOUNT_JOIN + """
-LEFT JOIN guarded_objects o ON o.id = a.object_id
-LEFT JOIN zones z ON z.account_id = a.id AND z.number = s.zone
-"""
-
-
 def describe(kind: str, code: str, qualifier: str) -> dict[str, str]:
     """The event in every UI language (falls back to the bare code if the catalogue cannot say)."""
     try:
@@ -111,10 +100,7 @@ def signal_dict(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
 async def latest_signals(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int = SNAPSHOT_SIGNALS,
                          after: int = 0, account: str | None = None) -> list[dict[str, Any]]:
     """The newest signals (newest first), optionally only those with id > `after` or one account."""
-    rows = await conn.fetch(
-        SIGNAL_COLUMNS + " WHERE s.id > $1 AND ($2::text IS NULL OR s.account = $2)"
-        " ORDER BY s.id DESC LIMIT $3", after, account, limit)
-    return [signal_dict(r) for r in rows]
+    return [signal_dict(r) for r in await stored_signals.latest(conn, limit=limit, after=after, account=account)]
 
 
 # -- clients and the hub ---------------------------------------------------------------------------
@@ -203,7 +189,7 @@ class Hub:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL_ALARMS, self._on_alarm)
                 await conn.add_listener(CHANNEL_SIGNALS, self._on_signal)
-                top = await conn.fetchval("SELECT coalesce(max(id), 0) FROM signals")
+                top = await stored_signals.last_id(conn)
                 if first:
                     self.last_signal_id = max(self.last_signal_id, int(top))
                 else:  # notifications may have been missed while we were away
@@ -289,7 +275,7 @@ class Hub:
 
     async def _deliver(self) -> None:
         if self._resync:  # cleared only once the snapshot is out (a failure retries it)
-            top = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM signals")
+            top = await stored_signals.last_id(self.pool)
             snapshot = await self.snapshot() if self.clients else None
             self._resync = False
             self._pending_alarms.clear()

@@ -111,7 +111,7 @@ async def put_schedule(request: Request, object_id: ObjectId, body: ScheduleIn, 
     if any(d.open_from == d.arm_by for d in body.days):
         raise HTTPException(422, "days: open_from and arm_by must differ")
     async with _pool(request).acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT 1 FROM guarded_objects WHERE id = $1", object_id):
+        if not await guarded_object.exists(conn, object_id):
             raise HTTPException(404, f"object {object_id} does not exist")
         await guarded_object.set_schedule(conn, object_id, [(d.weekday, d.open_from, d.arm_by) for d in body.days])
         await audit.append(conn, [audit.Entry(me.username, "object.schedule", "object", str(object_id),
@@ -129,8 +129,7 @@ async def list_accounts(request: Request, _u: Reader,
 @router.post("/accounts", tags=["objects"], status_code=201, summary="Create an account with its zones (admin)")
 async def create_account(request: Request, body: AccountIn, me: Admin) -> KuzetJSON:
     async with _pool(request).acquire() as conn, conn.transaction():
-        if body.object_id is not None and not await conn.fetchval(
-                "SELECT 1 FROM guarded_objects WHERE id = $1", body.object_id):
+        if body.object_id is not None and not await guarded_object.exists(conn, body.object_id):
             raise HTTPException(400, f"object {body.object_id} does not exist")
         try:
             account_id = await accounts.create(

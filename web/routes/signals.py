@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from console import signal as signals
 from web import auth
 from web.feed import latest_signals
 from web.routes.common import KuzetJSON, Reader, _pool, reply
@@ -23,8 +24,5 @@ async def list_signals(request: Request, _u: Reader, limit: Annotated[int, Query
 @router.get("/rejected", tags=["signals"], summary="Frames the receivers refused (bad CRC, unknown key, ...)")
 async def list_rejected(request: Request, _u: Reader,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> KuzetJSON:
-    rows = await _pool(request).fetch(
-        "SELECT id, received_at, receiver, peer, reason, detail, account, reply, raw FROM rejected_frames"
-        " ORDER BY id DESC LIMIT $1", limit)
-    return reply([dict(r) for r in rows])
+    return reply(await signals.rejected(_pool(request), limit=limit))
 
