@@ -157,11 +157,12 @@ async def update(conn: asyncpg.Connection, actor: str, account_id: int, version:
         try:
             key_bytes(key, fmt)
         except ValueError as exc:
-            raise edit.Invalid(f"aes_key: {exc}", field="aes_key") from None
+            raise edit.Invalid(f"aes_key: {exc}", field="aes_key", code="aes_key") from None
         number, prefix = changes.get("number", row["number"]), changes.get("prefix", row["prefix"])
         if await conn.fetchval("SELECT 1 FROM accounts WHERE number = $1 AND prefix = $2 AND id <> $3",
                                number, prefix, account_id):
-            raise edit.Conflict(f"account {prefix}#{number} already exists", field="number", value=number)
+            raise edit.Conflict(f"account {prefix}#{number} already exists", field="number", code="account_exists",
+                                value=number)
         await edit.update(conn, table="accounts", entity="account", row_id=account_id, version=version,
                           changes=changes, actor=actor, action="account.updated")
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL_ACCOUNTS, str(account_id))
@@ -175,7 +176,7 @@ async def replace_zones(conn: asyncpg.Connection, actor: str, account_id: int, v
     """Replace the account's zones (number, name); the account's version moves (audited before/after)."""
     numbers = [z[0] for z in zones]
     if len(set(numbers)) != len(numbers):
-        raise edit.Invalid("each zone number at most once", field="zones")
+        raise edit.Invalid("each zone number at most once", field="zones", code="duplicate_zone")
     async with conn.transaction():
         await edit.locked(conn, "accounts", "account", account_id, version)
         before = [dict(r) for r in await conn.fetch(

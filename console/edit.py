@@ -23,10 +23,12 @@ class EditError(Exception):
 
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str = "", **ctx: Any) -> None:
+    def __init__(self, message: str, *, field: str = "", code: str = "", **ctx: Any) -> None:
         super().__init__(message)
         self.field = field
         self.ctx = ctx
+        if code:
+            self.code = code
 
 
 class NotFound(EditError):
@@ -101,11 +103,12 @@ async def set_service(conn: asyncpg.Connection, *, table: str, entity: str, row_
     if until is not None:
         now = await conn.fetchval("SELECT now()")
         if until <= now:
-            raise Invalid("the end of the service period must be in the future", field="until")
+            raise Invalid("the end of the service period must be in the future", field="until", code="service_past")
         if (until - now).days >= SERVICE_MAX_DAYS:
-            raise Invalid(f"a service period is at most {SERVICE_MAX_DAYS} days", field="until", max_days=SERVICE_MAX_DAYS)
+            raise Invalid(f"a service period is at most {SERVICE_MAX_DAYS} days", field="until", code="service_too_long",
+                          max_days=SERVICE_MAX_DAYS)
         if not reason.strip():
-            raise Invalid("say why it is taken out of guard", field="reason")
+            raise Invalid("say why it is taken out of guard", field="reason", code="reason_required")
     changes = {"service_until": until, "service_reason": reason.strip() if until else ""}
     new, _ = await update(conn, table=table, entity=entity, row_id=row_id, version=version, changes=changes,
                           actor=actor, action=f"{entity}.service" if until else f"{entity}.service-ended")

@@ -104,21 +104,22 @@ def generate_password() -> str:
 def check_password(password: str) -> None:
     if len(password) < PASSWORD_MIN:
         raise edit.Invalid(f"the password must be at least {PASSWORD_MIN} characters", field="password",
-                           min_length=PASSWORD_MIN)
+                           code="password_short", min_length=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
         raise edit.Invalid(f"the password must be at most {PASSWORD_MAX} characters", field="password",
-                           max_length=PASSWORD_MAX)
+                           code="string_too_long", max_length=PASSWORD_MAX)
 
 
 def _check_fields(username: str | None = None, role: str | None = None, lang: str | None = None) -> None:
     if username is not None and not USERNAME.match(username):
         raise edit.Invalid("a username is 2-64 characters: letters, digits and . _ @ - (starting with a letter"
-                           " or digit)", field="username")
+                           " or digit)", field="username", code="username_format")
     if role is not None and role not in ROLES:
-        raise edit.Invalid(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role", expected=", ".join(ROLES))
+        raise edit.Invalid(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role", code="literal_error",
+                           expected=", ".join(ROLES))
     if lang is not None and lang not in LANGS:
         raise edit.Invalid(f"unknown language {lang!r}; one of {', '.join(LANGS)}", field="lang",
-                           expected=", ".join(LANGS))
+                           code="literal_error", expected=", ".join(LANGS))
 
 
 def public(r: asyncpg.Record) -> dict[str, Any]:
@@ -139,7 +140,8 @@ async def add(conn: asyncpg.Connection, actor: str, username: str, password: str
     check_password(password)
     async with conn.transaction():
         if await conn.fetchval("SELECT 1 FROM users WHERE lower(username) = lower($1)", username):
-            raise edit.Conflict(f"user {username!r} already exists", field="username", value=username)
+            raise edit.Conflict(f"user {username!r} already exists", field="username", code="user_exists",
+                                value=username)
         user_id = await create(conn, username, password, role, full_name=full_name, lang=lang, group_id=group_id)
         await audit.append(conn, [audit.Entry(actor, "user.created", "user", str(user_id), {
             "username": username, "role": role, "full_name": full_name, "lang": lang, "group_id": group_id})])
@@ -160,7 +162,8 @@ async def _guard_last_admin(conn: asyncpg.Connection, row: asyncpg.Record, role:
         others = await conn.fetchval(
             "SELECT count(*) FROM users WHERE role = 'admin' AND active AND id <> $1", row["id"])
         if not others:
-            raise edit.Conflict("this is the last active admin: make another admin first", field="role")
+            raise edit.Conflict("this is the last active admin: make another admin first", field="role",
+                                code="last_admin")
 
 
 async def update(conn: asyncpg.Connection, actor: str, user_id: int, version: int | None, *,

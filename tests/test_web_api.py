@@ -41,6 +41,7 @@ class Web:
     url: str
     pool: asyncpg.Pool
     users: dict[str, int]
+    app: Any = None  # the FastAPI application (tests/test_roles.py walks its routes)
 
     def client(self, **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10, **kw)
@@ -53,8 +54,9 @@ class Web:
             yield c
 
 
-@pytest.fixture
-async def web(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterator[Web]:
+@contextlib.asynccontextmanager
+async def serve(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterator[Web]:
+    """The app on a real uvicorn with one user per role (also used by other test modules)."""
     ids = {}
     for role, password in PASSWORDS.items():
         ids[role] = await user.create(pool, role, password, role, full_name=f"Test {role}", lang="en")
@@ -69,10 +71,16 @@ async def web(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterato
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Web(f"http://127.0.0.1:{port}", pool, ids)
+        yield Web(f"http://127.0.0.1:{port}", pool, ids, app)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def web(pool: asyncpg.Pool, migrated: str, tmp_path: Path) -> AsyncIterator[Web]:
+    async with serve(pool, migrated, tmp_path) as w:
+        yield w
 
 
 def sig(account_no: str = "1234", code: str = "BA", zone: str = "003", seq: str = "0001") -> Signal:

@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from console import edit
 from console.config import Settings
 from console.user import User
-from web import auth, feed, i18n, routes
+from web import auth, errors, feed, i18n, routes
 
 STATIC = Path(__file__).parent / "static"
 Health = Callable[[], Any]
@@ -73,21 +74,6 @@ class _Assets(StaticFiles):
         return response
 
 
-def _location(loc: Any) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-async def _invalid_request(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in exc.errors()]  # "input" is left out: it may be a password
-    message = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
-    return JSONResponse({"detail": message, "errors": errors}, status_code=422)
-
-
 def _page(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
 
@@ -115,7 +101,8 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.state.hub = hub
     app.state.domains = tuple(domains)
     app.state.throttle = auth.LoginThrottle()
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RequestValidationError, errors.invalid_request)
+    app.add_exception_handler(edit.EditError, errors.edit_failed)
 
     for r in routes.PUBLIC + routes.ROUTERS:
         app.include_router(r)

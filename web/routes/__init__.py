@@ -8,13 +8,15 @@ Who may do what:
   crew      only /api/me and /api/logout here (crews get their own assignment view)
 
 Errors are JSON {"detail": "..."}: 401 not logged in, 403 wrong role, 404 no such thing,
-409 the action does not fit the alarm's state (the alarm engine's message), 422 a bad request body
-or parameter (with "errors" listing each problem), 429 too many failed logins.
+409 the action does not fit the alarm's state (the alarm engine's message) or an edit was made from a
+stale version, 422 a bad request body or parameter (with "errors" listing each problem: field, type,
+English msg and a `message` in the user's language, see web/errors.py), 429 too many failed logins.
 """
 
 from fastapi import APIRouter
 
-from web.routes import alarms, objects, session, signals, system
+from web.routes import admin, alarms, imports, objects, session, signals, system, users
 
 PUBLIC: list[APIRouter] = [session.public]
-ROUTERS: list[APIRouter] = [session.router, alarms.router, objects.router, signals.router, system.router]
+ROUTERS: list[APIRouter] = [session.router, alarms.router, objects.router, signals.router, system.router,
+                            users.router, imports.router, admin.router]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import asyncpg
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from console.user import User
 from web import auth
 from web.feed import dumps
+
+STATIC = FilePath(__file__).resolve().parent.parent / "static"
 
 
 class KuzetJSON(JSONResponse):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from console import account as accounts
-from console import audit, guarded_object
+from console import audit, edit, guarded_object
 from web import auth
 from web.routes.common import Admin, KuzetJSON, ObjectId, Reader, _Body, _pool, reply
 
@@ -49,6 +50,13 @@ class ZoneIn(_Body):
     name: str = Field(min_length=1, max_length=200)
 
 
+def _check_key(key: str | None, fmt: str) -> None:
+    try:
+        accounts.key_bytes(key, fmt)
+    except ValueError as exc:
+        raise PydanticCustomError("aes_key", "{reason}", {"reason": str(exc)}) from None
+
+
 class AccountIn(_Body):
     number: str = Field(min_length=1, max_length=16, pattern=accounts.NUMBER_PATTERN,
                         description="account number as the panel sends it (DC-09: 3-16 hex digits)")
@@ -56,20 +64,64 @@ class AccountIn(_Body):
     prefix: str = Field("", pattern=accounts.PREFIX_PATTERN,
                         description="receiver/line prefix, e.g. L0 or R1L0; empty matches any line")
     protocol: str = Field("dc09", pattern=accounts.PROTOCOL_PATTERN)
-    aes_key: str | None = Field(None, min_length=16, max_length=64)
     key_format: Literal["hex", "ascii"] = "hex"
+    aes_key: str | None = Field(None, min_length=16, max_length=64)
     supervision_interval: int | None = Field(None, ge=accounts.INTERVAL_MIN, le=accounts.INTERVAL_MAX,
                                              description="seconds between expected test reports")
     zones: list[ZoneIn] = Field(default_factory=list, max_length=512)
 
+    @field_validator("aes_key")
+    @classmethod
+    def _key(cls, v: str | None, info: ValidationInfo) -> str | None:
+        _check_key(v, info.data.get("key_format", "hex"))
+        return v
+
+
+class Versioned(_Body):
+    version: int = Field(ge=1, description="the version this edit was made from (409 if it has moved on)")
+
+
+class ObjectPatch(Versioned):
+    """Only the fields given change."""
+
+    name: str | None = Field(None, min_length=1, max_length=300)
+    address: str | None = Field(None, max_length=500)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    terror_vulnerable: bool | None = Field(None)
+    instructions: str | None = Field(None, max_length=10_000)
+
     @model_validator(mode="after")
-    def _key(self) -> AccountIn:
-        try:
-            accounts.key_bytes(self.aes_key, self.key_format)
-        except ValueError as exc:
-            raise ValueError(f"aes_key: {exc}") from None
+    def _both(self) -> ObjectPatch:
+        given = self.model_fields_set
+        if ("latitude" in given) != ("longitude" in given) or (self.latitude is None) != (self.longitude is None):
+            raise PydanticCustomError("both_coordinates", "give both latitude and longitude, or neither")
         return self
 
+
+class ContactsIn(Versioned):
+    contacts: list[ContactIn] = Field(max_length=50, description="in calling order")
+
+
+class ServiceIn(Versioned):
+    until: AwareDatetime | None = Field(description="back under guard at this instant; null: back now")
+    reason: str = Field("", max_length=500)
+
+
+class AccountPatch(Versioned):
+    """Only the fields given change; `aes_key: null` removes the key."""
+
+    number: str | None = Field(None, min_length=1, max_length=16, pattern=accounts.NUMBER_PATTERN)
+    object_id: int | None = Field(None, ge=1)
+    prefix: str | None = Field(None, pattern=accounts.PREFIX_PATTERN)
+    protocol: str | None = Field(None, pattern=accounts.PROTOCOL_PATTERN)
+    key_format: Literal["hex", "ascii"] | None = Field(None)
+    aes_key: str | None = Field(None, min_length=16, max_length=64)
+    supervision_interval: int | None = Field(None, ge=accounts.INTERVAL_MIN, le=accounts.INTERVAL_MAX)
+
+
+class ZonesIn(Versioned):
+    zones: list[ZoneIn] = Field(max_length=512)
 
 
 @router.get("/objects", tags=["objects"], summary="Guarded objects")
@@ -107,9 +159,9 @@ async def get_schedule(request: Request, object_id: ObjectId, _u: Reader) -> Kuz
 @router.put("/objects/{object_id}/schedule", tags=["objects"], summary="Replace the weekly open/close window (admin)")
 async def put_schedule(request: Request, object_id: ObjectId, body: ScheduleIn, me: Admin) -> KuzetJSON:
     if len({d.weekday for d in body.days}) != len(body.days):
-        raise HTTPException(422, "days: each weekday at most once")
+        raise edit.Invalid("days: each weekday at most once", field="days", code="duplicate_weekday")
     if any(d.open_from == d.arm_by for d in body.days):
-        raise HTTPException(422, "days: open_from and arm_by must differ")
+        raise edit.Invalid("days: open_from and arm_by must differ", field="days", code="same_time")
     async with _pool(request).acquire() as conn, conn.transaction():
         if not await guarded_object.exists(conn, object_id):
             raise HTTPException(404, f"object {object_id} does not exist")
@@ -147,3 +199,74 @@ async def create_account(request: Request, body: AccountIn, me: Admin) -> KuzetJ
         created = [a for a in await accounts.list_accounts(conn, body.object_id) if a["id"] == account_id]
     return reply(created[0] if created else {"id": account_id}, 201)
 
+
+
+def _row_dict(r: asyncpg.Record) -> dict[str, Any]:
+    return {k: v for k, v in dict(r).items() if k not in edit.SECRET_FIELDS}
+
+
+@router.patch("/objects/{object_id}", tags=["objects"], summary="Edit an object (admin; carries the version read)")
+async def patch_object(request: Request, object_id: ObjectId, body: ObjectPatch, me: Admin) -> KuzetJSON:
+    changes = {k: getattr(body, k) for k in body.model_fields_set if k != "version"}
+    for k in ("name", "address", "terror_vulnerable", "instructions"):
+        if k in changes and changes[k] is None:
+            raise edit.Invalid(f"{k}: may not be null", field=k, code="missing")
+    async with _pool(request).acquire() as conn:
+        await guarded_object.update(conn, me.username, object_id, body.version, changes)
+        return reply(await guarded_object.card(conn, object_id))
+
+
+@router.put("/objects/{object_id}/contacts", tags=["objects"], summary="Replace the contacts and keyholders (admin)")
+async def put_contacts(request: Request, object_id: ObjectId, body: ContactsIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn:
+        await guarded_object.replace_contacts(conn, me.username, object_id, body.version,
+                                              [(c.name, c.phone, c.role) for c in body.contacts])
+        return reply(await guarded_object.card(conn, object_id))
+
+
+@router.put("/objects/{object_id}/service", tags=["objects"],
+            summary="Take the object out of guard for service until a time, with a reason; until null: back now (admin)")
+async def put_object_service(request: Request, object_id: ObjectId, body: ServiceIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn:
+        async with conn.transaction():
+            await edit.set_service(conn, table="guarded_objects", entity="object", row_id=object_id,
+                                   version=body.version, until=body.until, reason=body.reason, actor=me.username)
+        return reply(await guarded_object.card(conn, object_id))
+
+
+@router.get("/accounts/{account_id}", tags=["objects"], summary="One account with its zones")
+async def get_account(request: Request, account_id: ObjectId, _u: Reader) -> KuzetJSON:
+    found = await accounts.get(_pool(request), account_id)
+    if found is None:
+        raise HTTPException(404, f"account {account_id} does not exist")
+    return reply(found)
+
+
+@router.patch("/accounts/{account_id}", tags=["objects"], summary="Edit an account (admin; carries the version read)")
+async def patch_account(request: Request, account_id: ObjectId, body: AccountPatch, me: Admin) -> KuzetJSON:
+    changes = {k: getattr(body, k) for k in body.model_fields_set if k != "version"}
+    for k in ("number", "prefix", "protocol", "key_format"):
+        if k in changes and changes[k] is None:
+            raise edit.Invalid(f"{k}: may not be null", field=k, code="missing")
+    async with _pool(request).acquire() as conn:
+        if changes.get("object_id") is not None and not await conn.fetchval(
+                "SELECT 1 FROM guarded_objects WHERE id = $1", changes["object_id"]):
+            raise edit.Invalid(f"object {changes['object_id']} does not exist", field="object_id", code="not_found")
+        return reply(await accounts.update(conn, me.username, account_id, body.version, changes))
+
+
+@router.put("/accounts/{account_id}/zones", tags=["objects"], summary="Replace the account's zones (admin)")
+async def put_zones(request: Request, account_id: ObjectId, body: ZonesIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn:
+        return reply(await accounts.replace_zones(conn, me.username, account_id, body.version,
+                                                  [(z.number, z.name) for z in body.zones]))
+
+
+@router.put("/accounts/{account_id}/service", tags=["objects"],
+            summary="Take the account out of guard for service until a time, with a reason; until null: back now (admin)")
+async def put_account_service(request: Request, account_id: ObjectId, body: ServiceIn, me: Admin) -> KuzetJSON:
+    async with _pool(request).acquire() as conn:
+        async with conn.transaction():
+            await edit.set_service(conn, table="accounts", entity="account", row_id=account_id,
+                                   version=body.version, until=body.until, reason=body.reason, actor=me.username)
+        return reply(await accounts.get(conn, account_id))
