@@ -20,6 +20,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from console import audit, edit
 
 ROLES = ("admin", "operator", "crew", "auditor")
+# NOTIFY channel (payload: a user id) when a session of that user ends or the user is disabled,
+# deleted or given another role (triggers of migration 0011): the web then rechecks that user's
+# websockets at once.
+CHANNEL_SESSIONS = "kuzet_sessions"
 LANGS = ("kk", "ru", "en")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 PASSWORD_MIN = 8

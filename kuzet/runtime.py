@@ -138,13 +138,11 @@ class System:
                 self.receivers.append(poller)
 
     async def _start_web(self) -> None:
-        from web.app import create_app
+        from web.app import create_app, server_config
 
         assert self.pool is not None
         app = create_app(self.pool, self.dsn, health=self.health, settings=self.settings, domains=DOMAINS)
-        config = uvicorn.Config(app, host=self.settings.web_host, port=self.settings.web_port,
-                                log_level="warning", ws_per_message_deflate=False,
-                                timeout_graceful_shutdown=3, lifespan="on")
+        config = server_config(app, self.settings)
         self._web = UvicornServer(config)
         self._web_task = asyncio.create_task(self._web.serve(), name="web")
         while not self._web.started:

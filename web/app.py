@@ -7,17 +7,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+import uvicorn
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from console import edit
 from console.config import Settings
@@ -31,8 +34,98 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+MiB = 1 << 20
+
+# Request body limits by path prefix, above the default (`[web] body_limit`, 1 MiB). A route that
+# takes uploads adds its prefix here; the longest matching prefix wins.
+BODY_LIMITS: dict[str, int] = {
+    "/api/documents": 20 * MiB,
+    "/api/import": 10 * MiB,
+}
+
+HSTS = b"max-age=31536000"  # a year; sent only on responses that went over HTTPS
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit for their path before they are read: a declared
+    Content-Length is checked up front, a chunked body is counted as it streams. The answer is 413
+    with a JSON message; the application sees the client as gone and its own answer is dropped."""
+
+    def __init__(self, app: ASGIApp, default: int = MiB, limits: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default = default
+        self.limits = BODY_LIMITS if limits is None else limits  # by reference: later additions count
+
+    def limit_for(self, path: str) -> int:
+        best, limit = -1, self.default
+        for prefix, n in self.limits.items():
+            if path.startswith(prefix) and len(prefix) > best:
+                best, limit = len(prefix), n
+        return limit
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, detail: str, limit: int) -> None:
+        body = json.dumps({"detail": detail, "limit": limit}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        limit = self.limit_for(path)
+        too_large = f"request body too large: at most {limit} bytes ({limit / MiB:g} MiB) for {path}"
+        declared = None
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length":
+                declared = v
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await self._refuse(send, 400, "invalid Content-Length header", limit)
+                return
+            if length > limit:
+                await self._refuse(send, 413, too_large, limit)
+                return
+        received = 0
+        refused = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not started:
+                        await self._refuse(send, 413, too_large, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused and not started:
+                return  # our 413 went out instead
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise  # the application's "client disconnected" after a refusal is expected
+
+
 class SecurityHeaders:
-    """Adds the usual protective headers to every HTTP response."""
+    """Adds the usual protective headers to every HTTP response (and HSTS to those over HTTPS)."""
 
     HEADERS = [
         (b"content-security-policy", CSP.encode()),
@@ -56,6 +149,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in self.HEADERS if k not in present]
+                if scope.get("scheme") == "https" and b"strict-transport-security" not in present:
+                    headers.append((b"strict-transport-security", HSTS))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -144,8 +239,28 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.mount("/static", _Assets(directory=STATIC), name="static")
 
     app.add_middleware(auth.Gate, pool_of=lambda: pool)
-    app.add_middleware(SecurityHeaders)  # outermost: also covers the gate's own answers
+    app.add_middleware(BodyLimit, default=app.state.settings.body_limit)
+    app.add_middleware(SecurityHeaders)  # also covers the gate's and the body limit's own answers
+    if app.state.settings.trusted_proxies:
+        # Outermost: the client address (login throttle, audit) and the scheme (HSTS, secure cookie)
+        # come from X-Forwarded-For/-Proto only when the peer is a configured proxy. The server must
+        # not do this itself (uvicorn's proxy_headers trusts 127.0.0.1 by default): see runtime.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(app.state.settings.trusted_proxies))
     return app
+
+
+def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the web is served (the runtime and the tests): forwarded headers are left to the app
+    (trusted proxies only), TLS when [web] tls_cert/tls_key are set, small websocket messages."""
+    kw: dict[str, Any] = {
+        "host": settings.web_host, "port": settings.web_port, "log_level": "warning", "lifespan": "on",
+        "ws_per_message_deflate": False, "ws_max_size": MiB, "timeout_graceful_shutdown": 3,
+        "proxy_headers": False, "server_header": False,
+    }
+    if settings.tls_cert and settings.tls_key:
+        kw.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    kw.update(overrides)
+    return uvicorn.Config(app, **kw)
 
 
 _I18N_JS = i18n.javascript()

@@ -5,6 +5,10 @@ The hub LISTENs on `kuzet_alarm` (payload: JSON list of changed alarm ids) and `
 the changed alarms and the new signals once and sends the same pre-encoded text to every client, so
 a burst of notifications costs one query, not one per client.
 
+The hub also LISTENs on `kuzet_sessions` (payload: a user id, sent by triggers when a session ends
+or a user is disabled, deleted or given another role) and ends that user's websockets at once
+(4401, or 4403 for a role without the board); a periodic check per client is the fallback.
+
 Every client has a bounded queue. A client that cannot keep up (queue full, or one send stuck for
 `SEND_TIMEOUT`) is dropped with close code 4429 rather than letting memory grow; the page then
 reconnects and starts again from a fresh snapshot. If the listener connection is lost, the hub
@@ -109,10 +113,11 @@ async def latest_signals(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int 
 class Client:
     """One connected board: its outgoing queue, and whether it has been dropped."""
 
-    __slots__ = ("queue", "gone", "close_code", "user")
+    __slots__ = ("queue", "gone", "close_code", "user", "token")
 
-    def __init__(self, user: users.User, size: int = QUEUE_SIZE) -> None:
+    def __init__(self, user: users.User, size: int = QUEUE_SIZE, token: str | None = None) -> None:
         self.user = user
+        self.token = token  # the session's cookie value: rechecked when the session store announces a change
         self.queue: asyncio.Queue[str] = asyncio.Queue(size)
         self.gone = asyncio.Event()  # set when the hub lets go of this client
         self.close_code = CLOSE_TOO_SLOW
@@ -149,6 +154,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
+        self._session_checks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -167,6 +173,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        for t in list(self._session_checks):
+            t.cancel()
         for c in list(self.clients):
             c.drop(CLOSE_GOING_AWAY)
         await self._close_listener()
@@ -189,11 +197,13 @@ class Hub:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL_ALARMS, self._on_alarm)
                 await conn.add_listener(CHANNEL_SIGNALS, self._on_signal)
+                await conn.add_listener(users.CHANNEL_SESSIONS, self._on_session)
                 top = await stored_signals.last_id(conn)
                 if first:
                     self.last_signal_id = max(self.last_signal_id, int(top))
                 else:  # notifications may have been missed while we were away
                     self.reconnects += 1
+                    self._session_checks.add(asyncio.create_task(self.recheck_sessions()))
                     self._resync = True
                     self._wake.set()
                 first = False
@@ -231,10 +241,36 @@ class Hub:
 
     # -- clients ------------------------------------------------------------------------------
 
-    def register(self, user: users.User) -> Client:
-        c = Client(user, self.queue_size)
+    def register(self, user: users.User, token: str | None = None) -> Client:
+        c = Client(user, self.queue_size, token)
         self.clients.add(c)
         return c
+
+    def _on_session(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            user_id = int(payload)
+        except ValueError:
+            return
+        self._session_checks.add(asyncio.create_task(self.recheck_sessions(user_id)))
+
+    async def recheck_sessions(self, user_id: int | None = None) -> None:
+        """End the websockets (of one user, or all) whose session has ended, or whose user may no
+        longer watch the board: 4401 "log in again", 4403 for a role without the board."""
+        try:
+            for c in [c for c in self.clients if user_id is None or c.user.id == user_id]:
+                if c.token is None or c.gone.is_set():
+                    continue
+                now = await users.session_user(self.pool, c.token)
+                if now is None:
+                    c.drop(auth.CLOSE_UNAUTHENTICATED)
+                elif now.role not in auth.READ_ROLES:
+                    c.drop(auth.CLOSE_FORBIDDEN)
+        except Exception as exc:  # the periodic check in _send still covers this client
+            log.warning("board feed: session recheck failed: %s", exc)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._session_checks.discard(task)
 
     def unregister(self, c: Client) -> None:
         self.clients.discard(c)
@@ -322,7 +358,7 @@ async def board(ws: WebSocket) -> None:
         await ws.close(auth.CLOSE_FORBIDDEN, "the board is not for this role")
         return
     hub: Hub = ws.app.state.hub
-    client = hub.register(found)  # before the snapshot, so nothing falls between the two
+    client = hub.register(found, token)  # before the snapshot, so nothing falls between the two
     try:
         await ws.accept()
         await ws.send_text(await hub.snapshot())
