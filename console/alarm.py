@@ -340,8 +340,9 @@ async def _transition(conn: asyncpg.Connection, alarm_id: int, actor: Actor, *, 
 async def acknowledge(conn: asyncpg.Connection, alarm_id: int, actor: Actor) -> dict[str, Any]:
     return await _transition(
         conn, alarm_id, actor, event="acknowledged", allowed=("new",), detail={}, args=(),
+        # acknowledging takes the alarm: the operator who looked handles it
         sql="UPDATE alarms SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,"
-            " updated_at = $2 WHERE id = $1")
+            " handled_by = $3, handled_since = $2, recalled_at = NULL, updated_at = $2 WHERE id = $1")
 
 
 async def close(conn: asyncpg.Connection, alarm_id: int, actor: Actor, outcome: str, note: str = "") -> dict[str, Any]:
@@ -352,7 +353,7 @@ async def close(conn: asyncpg.Connection, alarm_id: int, actor: Actor, outcome: 
         conn, alarm_id, actor, event="closed", allowed=("acknowledged", "dispatched", "on-site"),
         detail={"outcome": outcome, "note": note}, args=(outcome,),
         sql="UPDATE alarms SET state = 'closed', closed_at = $2, closed_by = $3, outcome = $4,"
-            " updated_at = $2 WHERE id = $1")
+            " hold_until = NULL, recalled_at = NULL, updated_at = $2 WHERE id = $1")
 
 
 async def add_note(conn: asyncpg.Connection, alarm_id: int, actor: Actor, note: str) -> None:
@@ -369,11 +370,19 @@ _ALARM_COLUMNS = """
 SELECT al.id, al.object_id, o.name AS object_name, o.address, o.latitude, o.longitude,
        o.terror_vulnerable, al.account, al.kind, al.klass, al.priority, al.title, al.state,
        al.opened_at, al.updated_at, al.signal_count, al.restored, al.acknowledged_at, al.closed_at,
-       al.outcome, ls.code AS last_code, ls.code_kind AS last_code_kind, ls.zone AS last_zone
+       al.outcome, ls.code AS last_code, ls.code_kind AS last_code_kind, ls.zone AS last_zone,
+       ls.received_at AS last_signal_at, al.handled_by, hu.username AS handled_by_name,
+       hu.full_name AS handled_by_full_name, al.handled_since, al.hold_until, al.hold_reason, al.recalled_at
 FROM alarms al
 LEFT JOIN guarded_objects o ON o.id = al.object_id
 LEFT JOIN signals ls ON ls.id = al.last_signal_id
+LEFT JOIN users hu ON hu.id = al.handled_by
 """
+
+# The board's order: alarms on hold last; then most urgent; a hold that ran out on top of its
+# priority; new before taken; oldest first. board.js sorts the same way.
+OPEN_ORDER = (" ORDER BY (al.hold_until IS NOT NULL AND al.hold_until > now()), al.priority,"
+              " (al.recalled_at IS NULL), (al.state <> 'new'), al.opened_at, al.id")
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int) -> dict[str, Any] | None:
@@ -392,9 +401,41 @@ async def list_alarms(conn: asyncpg.Connection | asyncpg.Pool, *, include_closed
     if include_closed:
         rows = await conn.fetch(_ALARM_COLUMNS + " ORDER BY al.id DESC LIMIT $1", limit)
     else:
-        rows = await conn.fetch(_ALARM_COLUMNS + " WHERE al.state <> 'closed'"
-                                " ORDER BY al.priority, al.opened_at LIMIT $1", limit)
+        rows = await conn.fetch(_ALARM_COLUMNS + " WHERE al.state <> 'closed'" + OPEN_ORDER + " LIMIT $1", limit)
     return [dict(r) for r in rows]
+
+
+async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
+    """True counts of the open alarms, from the database (the board holds only the first
+    SNAPSHOT_ALARMS of them): open, per priority, new, on hold, taken by nobody."""
+    rows = await conn.fetch(
+        "SELECT priority, count(*) AS n, count(*) FILTER (WHERE state = 'new') AS new,"
+        " count(*) FILTER (WHERE hold_until > now()) AS held,"
+        " count(*) FILTER (WHERE handled_by IS NULL) AS unhandled"
+        " FROM alarms WHERE state <> 'closed' GROUP BY priority ORDER BY priority")
+    return {"open": sum(r["n"] for r in rows), "new": sum(r["new"] for r in rows),
+            "held": sum(r["held"] for r in rows), "unhandled": sum(r["unhandled"] for r in rows),
+            "by_priority": {str(r["priority"]): r["n"] for r in rows}}
+
+
+async def release_expired_holds(conn: asyncpg.Connection) -> list[int]:
+    """Holds whose time ran out: the alarm comes back (on top of its priority), recorded and audited."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE alarms SET hold_until = NULL, recalled_at = $1, updated_at = $1"
+            " WHERE hold_until IS NOT NULL AND hold_until <= $1 AND state <> 'closed'"
+            " RETURNING id, hold_reason", now)
+        if not rows:
+            return []
+        await conn.executemany(
+            "INSERT INTO alarm_events (alarm_id, at, kind, detail) VALUES ($1, $2, 'hold-expired', $3)",
+            [(r["id"], now, {"reason": r["hold_reason"] or ""}) for r in rows])
+        await audit.append(conn, [audit.Entry(SYSTEM.name, "alarm.hold-expired", "alarm", str(r["id"]),
+                                              {"reason": r["hold_reason"] or ""}, now) for r in rows])
+        ids = [r["id"] for r in rows]
+        await notify_alarms(conn, ids)
+    return ids
 
 
 async def history(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int) -> list[dict[str, Any]]:
@@ -446,6 +487,8 @@ class AlarmEngine:
                 async with self.pool.acquire() as conn:
                     while (await process_batch(conn)).signals:
                         self.processed_batches += 1
+                    # holds run out on time: this loop wakes at least once a second
+                    await release_expired_holds(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: keep trying, nothing is lost

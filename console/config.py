@@ -39,6 +39,10 @@ class Settings:
     serial: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.serial
     modbus: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.modbus
     dedup_window: float = 120.0  # seconds within which an identical message counts as a retry
+    # shifts of the post, local times ("20:00-08:00" runs past midnight); used by the shift figures
+    shifts: tuple[str, ...] = ("08:00-20:00", "20:00-08:00")
+    # map tile server, e.g. "https://tiles.example/{z}/{x}/{y}.png"; empty: the offline vector map only
+    map_tiles: str = ""
 
     @property
     def pgdata(self) -> Path:
@@ -65,7 +69,16 @@ def load(path: str | Path | None = None) -> Settings:
     s.tls_cert = web.get("tls_cert", s.tls_cert)
     s.tls_key = web.get("tls_key", s.tls_key)
     s.body_limit = int(web.get("body_limit", s.body_limit))
+    s.map_tiles = str(web.get("map_tiles", s.map_tiles))
     s.timezone = data.get("timezone", s.timezone)
+    if "shifts" in data:
+        from console.shiftstats import parse_shifts  # checked at start-up, not at the first report
+
+        s.shifts = tuple(str(x) for x in data["shifts"])
+        parse_shifts(s.shifts)
+    if s.map_tiles and not (s.map_tiles.startswith(("https://", "http://", "/"))
+                            and all(k in s.map_tiles for k in ("{z}", "{x}", "{y}"))):
+        raise ValueError("web.map_tiles: a URL with {z}, {x} and {y}, e.g. https://tiles.example/{z}/{x}/{y}.png")
     s.dedup_window = float(data.get("dedup_window", s.dedup_window))
     recv = data.get("receivers", {})
     if "dc09" in recv:

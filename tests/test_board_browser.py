@@ -173,6 +173,11 @@ async def test_operator_handles_an_alarm_on_the_board(post: Post, browser: Brows
     await expect(row.get_by_test_id("alarm-state")).to_have_text("Принята")
     await expect(page.get_by_test_id("card-history")).to_contain_text("operator")
 
+    # the instructions are a checklist; closing waits for it
+    await expect(page.get_by_test_id("card-handler")).to_contain_text("Дежурный оператор")
+    await page.get_by_test_id("checklist-item").first.check()
+    await expect(page.get_by_test_id("checklist-progress")).to_have_text("1/1")
+
     # close with an outcome and a note
     await row.get_by_test_id("close-button").click()
     dialog = page.get_by_test_id("close-dialog")

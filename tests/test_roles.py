@@ -37,7 +37,10 @@ WRITE_METHODS = "POST|PUT|PATCH|DELETE"
 RULES: list[tuple[str, str, frozenset[str]]] = [
     ("GET|POST", r"/api/(me|logout)", ANY),  # every logged-in user, crews included
     ("GET", r"/api/openapi\.json", ANY),
-    (WRITE_METHODS, r"/api/alarms/\{alarm_id\}/(ack|close|note)", ACT),
+    (WRITE_METHODS, r"/api/alarms/\{alarm_id\}/(ack|close|note|take|release|hold|unhold|calls|checklist/\{item_no\})", ACT),
+    ("POST", r"/api/alarms/handover", ACT),  # an operator's own alarms at shift change
+    ("GET", r"/api/audit", frozenset({"admin", "auditor"})),  # the audit trail
+    ("GET", r"/history", READ),
     ("GET", r"/board", READ),
     ("WS", r"/ws/board", READ),
     ("GET", r"/admin", ADMIN),

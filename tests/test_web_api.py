@@ -347,6 +347,12 @@ async def test_acknowledge_close_flow_with_conflicts_history_and_audit(web: Web)
         assert r.status_code == 200
         assert r.json()["history"][-1]["detail"] == {"note": "Keyholder called, on the way"}
 
+        # the object's instructions are a checklist: closing waits for it (or a reason)
+        r = await op.post(f"/api/alarms/{alarm_id}/close", json={"outcome": "false-alarm", "note": "cat in the hall"})
+        assert r.status_code == 409 and r.json()["open_items"] == ["Call the keyholder"]
+        assert "checklist_reason" in r.json()["detail"]
+        r = await op.post(f"/api/alarms/{alarm_id}/checklist/1", json={"done": True})
+        assert r.status_code == 200 and r.json()[0]["done"] is True and r.json()[0]["by"] == "operator"
         r = await op.post(f"/api/alarms/{alarm_id}/close", json={"outcome": "false-alarm", "note": "cat in the hall"})
         assert r.status_code == 200
         closed = r.json()
@@ -357,8 +363,8 @@ async def test_acknowledge_close_flow_with_conflicts_history_and_audit(web: Web)
         assert (await op.get("/api/alarms")).json() == []
         assert [a["id"] for a in (await op.get("/api/alarms?closed=1")).json()] == [alarm_id]
         detail = (await op.get(f"/api/alarms/{alarm_id}")).json()
-        assert [h["kind"] for h in detail["history"]] == ["opened", "acknowledged", "note", "closed"]
-        assert [h["username"] for h in detail["history"]] == [None, "operator", "operator", "operator"]
+        assert [h["kind"] for h in detail["history"]] == ["opened", "acknowledged", "note", "check", "closed"]
+        assert [h["username"] for h in detail["history"]] == [None, "operator", "operator", "operator", "operator"]
 
     row = await web.pool.fetchrow("SELECT state, outcome, acknowledged_by, closed_by FROM alarms WHERE id = $1",
                                   alarm_id)
@@ -366,7 +372,7 @@ async def test_acknowledge_close_flow_with_conflicts_history_and_audit(web: Web)
                          "closed_by": web.users["operator"]}
     mine = [(actor, action) for actor, action, entity in await audit_actions(web.pool) if entity == str(alarm_id)]
     assert mine == [("system:alarm-engine", "alarm.opened"), ("operator", "alarm.acknowledged"),
-                    ("operator", "alarm.note"), ("operator", "alarm.closed")]
+                    ("operator", "alarm.note"), ("operator", "alarm.check"), ("operator", "alarm.closed")]
     async with web.pool.acquire() as conn:
         assert (await audit.verify(conn)).ok
 

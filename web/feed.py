@@ -15,8 +15,12 @@ reconnects and starts again from a fresh snapshot. If the listener connection is
 reconnects and sends every client a new snapshot, since notifications sent meanwhile are gone.
 
 Protocol (server -> client, JSON text frames):
-  {"type": "snapshot", "alarms": [...open alarms...], "signals": [...last 50, oldest first...]}
+  {"type": "snapshot", "alarms": [...open alarms...], "signals": [...last 50, oldest first...],
+   "counts": {"open", "new", "held", "unhandled", "by_priority": {"1": n, ...}}, "shown": n}
+      the snapshot holds at most SNAPSHOT_ALARMS alarms (the most urgent); "counts" are the true
+      totals from the database, "shown" how many of them the snapshot holds
   {"type": "alarm", "alarm": {...}}     one per changed alarm (state "closed" means: remove it)
+  {"type": "counts", "counts": {...}}   the true totals, after every batch of alarm changes
   {"type": "signal", "signal": {...}}   one per new signal (at most 200 per notification)
   {"type": "ping"}                      every 25 s when idle
 The client may send {"type": "ping"} and gets {"type": "pong"}. Ordering is by arrival: a client
@@ -290,9 +294,11 @@ class Hub:
     async def snapshot(self) -> str:
         async with self.pool.acquire() as conn:
             open_alarms = await alarms.list_alarms(conn, limit=SNAPSHOT_ALARMS)
+            counts = await alarms.counts(conn)
             signals = await latest_signals(conn, limit=SNAPSHOT_SIGNALS)
         signals.reverse()  # oldest first, like the stream that follows
-        return dumps({"type": "snapshot", "alarms": open_alarms, "signals": signals})
+        return dumps({"type": "snapshot", "alarms": open_alarms, "signals": signals, "counts": counts,
+                      "shown": len(open_alarms)})
 
     # -- the pump -----------------------------------------------------------------------------
 
@@ -326,7 +332,9 @@ class Hub:
             except BaseException:
                 self._pending_alarms |= ids
                 raise
-            self.broadcast(dumps({"type": "alarm", "alarm": a}) for a in changed)
+            counts = await alarms.counts(self.pool)  # true totals: the board holds only part of them
+            self.broadcast([*(dumps({"type": "alarm", "alarm": a}) for a in changed),
+                            dumps({"type": "counts", "counts": counts})])
         hint = self._signal_hint
         if hint > self.last_signal_id:
             if not self.clients:

@@ -7,6 +7,7 @@
   const LANGS = window.KUZET_LANGS || ["kk", "ru", "en"];
   const LOCALES = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" };
   const MAX_SIGNALS = 100;
+  const MAX_ROWS = 300; // alarm rows in the page at once: a storm of thousands stays responsive
   const SILENCE_LIMIT = 60000; // no message (not even a ping) for this long: reconnect
 
   const S = {
@@ -33,6 +34,9 @@
     dirty: new Set(),
     detailsTimer: null,
     fresh: new Set(),
+    counts: null, // true counts from the server: {open, new, held, unhandled, by_priority}
+    shown: 0, // how many alarms the last snapshot held
+    checklist: null, // {alarm, items} of the selected alarm
   };
 
   const $ = (id) => document.getElementById(id);
@@ -139,6 +143,7 @@
       const detail = body && body.detail ? body.detail : r.statusText;
       const err = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
       err.status = r.status;
+      err.body = body;
       throw err;
     }
     return body;
@@ -184,8 +189,17 @@
     scheduleRender("alarms");
   }
 
+  const onHold = (a) => !!(a.hold_until && Date.parse(a.hold_until) > Date.now());
+  // the same order as the server's (console/alarm.py OPEN_ORDER): held last, most urgent first,
+  // a hold that ran out on top of its priority, new before taken, oldest first
   function order(a, b) {
+    const ah = onHold(a) ? 1 : 0;
+    const bh = onHold(b) ? 1 : 0;
+    if (ah !== bh) return ah - bh;
     if (a.priority !== b.priority) return a.priority - b.priority;
+    const ar = a.recalled_at ? 0 : 1;
+    const br = b.recalled_at ? 0 : 1;
+    if (ar !== br) return ar - br;
     const an = a.state === "new" ? 0 : 1;
     const bn = b.state === "new" ? 0 : 1;
     if (an !== bn) return an - bn;
@@ -216,25 +230,34 @@
     const objectName = a.object_name || T("unknown_object");
     const tr = el("tr", {
       "data-testid": "alarm-row", "data-alarm-id": a.id, "data-state": a.state, "data-priority": a.priority,
-      class: `p${a.priority} state-${a.state}` + (S.selected === a.id ? " selected" : ""),
+      "data-handled-by": a.handled_by_name || "", "data-held": String(onHold(a)),
+      class: `p${a.priority} state-${a.state}` + (S.selected === a.id ? " selected" : "") + (onHold(a) ? " held" : ""),
       tabindex: 0, "aria-selected": String(S.selected === a.id),
       onclick: () => select(a.id),
       onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(a.id); } },
     },
       el("td", { class: "prio", title: T("col.priority") }, el("span", {}, "P" + a.priority)),
-      el("td", { class: "time", "data-testid": "alarm-time" }, timeNode(a.opened_at)),
+      el("td", { class: "time", "data-testid": "alarm-time" }, timeNode(a.opened_at),
+        el("span", { class: "wait", "data-since": a.opened_at, "data-testid": "alarm-wait", title: T("shift.waiting") }, waitText(a.opened_at))),
       el("td", { class: "object", "data-testid": "alarm-object" },
         el("b", {}, objectName),
         a.terror_vulnerable ? el("span", { class: "badge tv", title: T("terror_vulnerable") }, T("terror_vulnerable.short")) : null,
-        el("small", {}, "#" + a.account)),
+        el("small", {}, "#" + a.account),
+        a.handled_by ? el("span", { class: "handler" + (isMine(a) ? " mine" : ""), "data-testid": "alarm-handler",
+                                    title: T("shift.handled_by") }, a.handled_by_full_name || a.handled_by_name) : null),
       el("td", { class: "address" }, a.address || ""),
       el("td", { class: "event", "data-testid": "alarm-title" }, title,
         a.last_code ? el("small", {}, a.last_code) : null),
       el("td", { class: "zone", "data-testid": "alarm-zone" }, a.last_zone || "—"),
       el("td", { class: "state-cell" },
         el("span", { class: `state s-${a.state}`, "data-testid": "alarm-state" }, T("state." + a.state)),
-        a.restored ? el("span", { class: "restored", "data-testid": "restored-marker" }, T("restored")) : null),
-      el("td", { class: "count", "data-testid": "alarm-count", title: T("col.signals.full") }, a.signal_count),
+        a.restored ? el("span", { class: "restored", "data-testid": "restored-marker" }, T("restored")) : null,
+        onHold(a) ? el("span", { class: "hold", "data-testid": "hold-marker", title: a.hold_reason || "" },
+                       T("shift.on_hold_until", { t: fmtTime(new Date(a.hold_until)) })) : null,
+        a.recalled_at && !onHold(a) ? el("span", { class: "recalled", "data-testid": "recalled-marker" }, T("shift.recalled")) : null),
+      el("td", { class: "count", "data-testid": "alarm-count", title: T("col.signals.full") },
+        a.signal_count > 1 ? "×" + a.signal_count : a.signal_count,
+        a.signal_count > 1 && a.last_signal_at ? el("small", { "data-testid": "alarm-last-signal" }, fmtTime(new Date(a.last_signal_at))) : null),
       el("td", { class: "actions" }, actionButtons(a, "")),
     );
     emit("alarm-row", a, tr);
@@ -265,11 +288,14 @@
 
   let rowCache = new Map(); // id -> {key, tr}
   function renderAlarms() {
-    const list = [...S.alarms.values()].sort(order);
+    const all = [...S.alarms.values()].sort(order);
+    // only the first MAX_ROWS go into the page (most urgent first); the rest wait their turn
+    const list = all.length > MAX_ROWS ? all.slice(0, MAX_ROWS) : all;
     const tbody = $("alarm-rows");
     const next = new Map();
     const rows = list.map((a) => {
-      const key = [a.updated_at, a.state, a.priority, a.signal_count, a.restored, S.lang, S.selected === a.id, canAct()].join("|");
+      const key = [a.updated_at, a.state, a.priority, a.signal_count, a.restored, S.lang, S.selected === a.id, canAct(),
+        a.handled_by, a.hold_until, onHold(a), a.recalled_at].join("|");
       const cached = rowCache.get(a.id);
       const tr = cached && cached.key === key ? cached.tr : alarmRow(a);
       next.set(a.id, { key, tr });
@@ -279,14 +305,26 @@
     const same = rows.length === tbody.children.length && rows.every((r, i) => tbody.children[i] === r);
     if (!same) tbody.replaceChildren(...rows);
     $("no-alarms").hidden = list.length > 0;
-    $("alarm-count").textContent = list.length ? `${list.length} ${T("alarms.open")}` : "";
 
+    // true counts come from the server (the board may hold only part of the open alarms);
+    // until the first snapshot, count what the board holds
     const counts = [0, 0, 0, 0, 0];
     let fresh = 0;
-    for (const a of list) {
+    for (const a of all) {
       counts[Math.min(Math.max(a.priority, 1), 5) - 1] += 1;
       if (a.state === "new") fresh += 1;
     }
+    let open = all.length;
+    if (S.counts) {
+      open = S.counts.open;
+      fresh = S.counts.new;
+      for (let i = 0; i < 5; i++) counts[i] = S.counts.by_priority[String(i + 1)] || 0;
+    }
+    const countBox = $("alarm-count");
+    countBox.dataset.open = String(open);
+    countBox.dataset.shown = String(list.length);
+    countBox.textContent = open ? `${open} ${T("alarms.open")}` + (list.length < open ? " · " + T("shift.shown", { n: list.length }) : "") : "";
+    countBox.title = T("shift.held_count", { n: all.length });
     $("counters").replaceChildren(
       ...counts.map((n, i) => el("span", {
         class: `counter p${i + 1}` + (n ? " on" : ""), "data-testid": `counter-p${i + 1}`, title: T("col.priority") + " " + (i + 1),
@@ -359,6 +397,7 @@
         el("span", {}, T("card.alarm", { id: a.id })),
         el("span", {}, T("card.opened") + " "), timeNode(a.opened_at)),
       el("div", { class: "card-actions" }, actionButtons(a, "card-")),
+      handlingBox(a),
     ];
 
     const dl = el("dl", {});
@@ -367,8 +406,10 @@
     if (a.latitude !== null && a.latitude !== undefined && a.longitude !== null && a.longitude !== undefined) {
       const lat = Number(a.latitude).toFixed(5);
       const lon = Number(a.longitude).toFixed(5);
+      // no link to an outside map site (air-gapped posts): the board's own map shows the object
       addRow("card.coordinates", el("span", { class: "mono" }, `${lat}, ${lon}`), " ",
-        el("a", { href: `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}`, target: "_blank", rel: "noopener noreferrer" }, T("card.map")));
+        el("button", { type: "button", class: "link", "data-testid": "card-map-button",
+                       onclick: () => emit("show-on-map", a) }, T("card.map")));
     }
     if (card && card.accounts && card.accounts.length) {
       addRow("card.accounts", ...card.accounts.map((acc, i) => el("span", { class: "mono" }, (i ? ", " : "") + "#" + acc.number + (acc.encrypted ? " (AES)" : ""))));
@@ -394,11 +435,24 @@
         : el("p", { class: "muted" }, T("card.none"))));
     }
 
+    if (S.checklist && S.checklist.alarm === a.id && S.checklist.items.length) {
+      const items = S.checklist.items;
+      const done = items.filter((i) => i.done).length;
+      parts.push(el("h3", {}, T("shift.checklist"), " ", el("span", { class: "muted", "data-testid": "checklist-progress" }, `${done}/${items.length}`)),
+        el("ul", { class: "checklist", "data-testid": "card-checklist" }, items.map((i) => el("li", { class: i.done ? "done" : "" },
+          el("label", {},
+            el("input", { type: "checkbox", "data-testid": "checklist-item", "data-no": i.no, checked: i.done || null,
+                          disabled: !canAct() || a.state === "closed" || null,
+                          onchange: (ev) => tickItem(a.id, i.no, ev.currentTarget.checked) }),
+            el("span", {}, i.text),
+            i.done && i.by ? el("small", { class: "muted" }, ` · ${i.by}`) : null)))));
+    }
+
     if (S.history && S.history.alarm === a.id) {
       parts.push(...section("card.history", el("ul", { class: "history", "data-testid": "card-history" },
         S.history.items.slice().reverse().map((h) => {
           const what = T("event." + h.kind) + (h.code ? ` · ${h.code}${h.zone ? " / " + h.zone : ""}` : "");
-          const extra = h.detail && (h.detail.outcome ? T("outcome." + h.detail.outcome) : "");
+          const extra = eventExtra(h);
           const note = h.detail && h.detail.note ? h.detail.note : "";
           return el("li", {}, timeNode(h.at),
             el("span", {}, what, extra ? " — " + extra : "", h.username ? el("span", { class: "who" }, " · " + h.username) : null,
@@ -422,6 +476,7 @@
             const detail = await post(`/api/alarms/${a.id}/note`, { note: text });
             ta.value = "";
             S.history = { alarm: a.id, items: detail.history };
+            S.checklist = { alarm: a.id, items: detail.checklist || [] };
             renderCard();
           } catch (e) { toast(T("action.failed") + ": " + e.message); }
         },
@@ -443,6 +498,7 @@
     S.selected = id;
     S.selectedAlarm = S.alarms.get(id) || null;
     S.history = null;
+    S.checklist = null;
     emit("select", S.selectedAlarm);
     scheduleRender("alarms", "card");
     loadDetails(id, true);
@@ -466,6 +522,7 @@
       ]);
       if (S.selected !== id) return;
       S.history = { alarm: id, items: detail.history || [] };
+      S.checklist = { alarm: id, items: detail.checklist || [] };
       if (card) S.card = card;
       const current = S.alarms.get(id);
       if (!current || stamp(detail.updated_at) >= stamp(current.updated_at)) S.selectedAlarm = detail;
@@ -480,11 +537,277 @@
   async function acknowledge(id, button) {
     if (button) button.disabled = true;
     try {
-      applyAlarm(await post(`/api/alarms/${id}/ack`), false);
+      const a = await act(`/api/alarms/${id}/ack`, {});
+      if (a) applyAlarm(a, false);
+      else if (button) button.disabled = false;
     } catch (e) {
       toast(T("action.failed") + ": " + e.message);
       if (button) button.disabled = false;
     }
+  }
+
+  // ---------- handling: take / take over, hold, calls, checklist, hand-over ----------
+
+  const isMine = (a) => !!(S.me && a.handled_by === S.me.id);
+
+  function waitText(since) {
+    const sec = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
+    const h = Math.floor(sec / 3600);
+    const m = Math.floor((sec % 3600) / 60);
+    const ss = String(sec % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+  }
+
+  // An action that another operator's alarm refuses (409 naming them) is asked about, then
+  // retried with {takeover: true}; null if the operator said no.
+  async function act(path, body) {
+    try {
+      return await post(path, body);
+    } catch (e) {
+      if (e.status === 409 && e.body && e.body.handled_by) {
+        if (!(await askTakeover(e.body.handled_by_name || e.body.handled_by))) return null;
+        return await post(path, { ...(body || {}), takeover: true });
+      }
+      throw e;
+    }
+  }
+
+  function askTakeover(name) {
+    return new Promise((resolve) => {
+      const d = $("takeover-dialog");
+      $("takeover-text").textContent = T("shift.takeover_question", { name });
+      const done = (answer) => { d.close(); resolve(answer); };
+      $("takeover-confirm").onclick = () => done(true);
+      $("takeover-cancel").onclick = () => done(false);
+      d.oncancel = () => resolve(false);
+      d.showModal();
+      $("takeover-cancel").focus();
+    });
+  }
+
+  async function run(path, body) {
+    try {
+      const a = await act(path, body);
+      if (a && a.id) applyAlarm(a, false);
+      if (a && S.selected) loadDetails(S.selected);
+      return a;
+    } catch (e) {
+      toast(T("action.failed") + ": " + e.message);
+      return null;
+    }
+  }
+
+  function eventExtra(h) {
+    const d = h.detail || {};
+    if (d.outcome) return T("outcome." + d.outcome);
+    if (h.kind === "call") return `${d.called}${d.phone ? " " + d.phone : ""} — ${T("call.answer." + d.answer)}` +
+      (d.password_ok === true ? " · " + T("call.password_ok") : d.password_ok === false ? " · " + T("call.password_bad") : "");
+    if (h.kind === "hold") return `${d.reason} (${T("shift.until")} ${fmtTime(new Date(d.until))})`;
+    if (h.kind === "hold-expired") return d.reason || "";
+    if (h.kind === "check") return (d.done ? "✓ " : "✗ ") + (d.item || "");
+    if (h.kind === "checklist-skipped") return d.reason || "";
+    if (h.kind === "handed-over") return d.to ? "→ " + d.to : T("shift.pool");
+    if (h.kind === "taken-over") return d.from ? "← " + d.from : "";
+    return "";
+  }
+
+  function handlingBox(a) {
+    if (a.state === "closed") return null;
+    const who = a.handled_by
+      ? el("span", { "data-testid": "card-handler" }, T("shift.handled_by") + ": ", el("b", {}, a.handled_by_full_name || a.handled_by_name),
+          isMine(a) ? el("small", { class: "muted" }, " (" + T("shift.you") + ")") : null)
+      : el("span", { "data-testid": "card-handler", class: "muted" }, T("shift.pool"));
+    const hold = onHold(a) ? el("div", { class: "hold-line", "data-testid": "card-hold" },
+      T("shift.on_hold_until", { t: fmtTime(new Date(a.hold_until)) }), a.hold_reason ? " — " + a.hold_reason : "") : null;
+    const buttons = [];
+    if (canAct()) {
+      if (a.state !== "new" && !isMine(a)) {
+        buttons.push(el("button", { type: "button", "data-testid": "card-take-button", onclick: () => run(`/api/alarms/${a.id}/take`, {}) },
+          a.handled_by ? T("shift.take_over") : T("shift.take")));
+      }
+      if (isMine(a)) {
+        buttons.push(el("button", { type: "button", "data-testid": "card-release-button", onclick: () => run(`/api/alarms/${a.id}/release`) }, T("shift.release")));
+      }
+      if (a.state !== "new") {
+        buttons.push(onHold(a)
+          ? el("button", { type: "button", "data-testid": "card-unhold-button", onclick: () => run(`/api/alarms/${a.id}/unhold`) }, T("shift.unhold"))
+          : el("button", { type: "button", "data-testid": "card-hold-button", onclick: () => openHold(a.id) }, T("shift.hold") + " (h)"));
+      }
+      buttons.push(el("button", { type: "button", "data-testid": "card-call-button", onclick: () => openCall(a.id) }, T("call.title") + " (l)"));
+    }
+    return el("div", { class: "handling" }, el("div", {}, who), hold, buttons.length ? el("div", { class: "handling-actions" }, buttons) : null);
+  }
+
+  async function tickItem(id, no, done) {
+    try {
+      const items = await post(`/api/alarms/${id}/checklist/${no}`, { done });
+      if (S.selected === id) { S.checklist = { alarm: id, items }; loadDetails(id); }
+    } catch (e) {
+      toast(T("action.failed") + ": " + e.message);
+      renderCard();
+    }
+  }
+
+  let holding = null;
+  function openHold(id) {
+    const a = KuzetBoardAlarm(id);
+    if (!a || a.state === "new" || a.state === "closed") return;
+    holding = id;
+    $("hold-reason").value = "";
+    $("hold-minutes").value = "5";
+    $("hold-error").hidden = true;
+    $("hold-dialog").showModal();
+    $("hold-reason").focus();
+  }
+
+  async function submitHold(ev) {
+    ev.preventDefault();
+    const reason = $("hold-reason").value.trim();
+    const minutes = Number($("hold-minutes").value);
+    const err = $("hold-error");
+    if (!reason) { err.textContent = T("shift.hold_reason") + "?"; err.hidden = false; return; }
+    if (!(minutes >= 0.05 && minutes <= 720)) { err.textContent = T("shift.hold_minutes") + ": 1–720"; err.hidden = false; return; }
+    try {
+      const a = await act(`/api/alarms/${holding}/hold`, { reason, minutes });
+      $("hold-dialog").close();
+      if (a) { applyAlarm(a, false); loadDetails(a.id); }
+    } catch (e) { err.textContent = T("action.failed") + ": " + e.message; err.hidden = false; }
+  }
+
+  let calling = null;
+  function openCall(id) {
+    const a = KuzetBoardAlarm(id);
+    if (!a || a.state === "closed") return;
+    calling = id;
+    const contacts = (S.card && S.card.id === a.object_id && S.card.contacts) || [];
+    $("call-contacts").replaceChildren(...contacts.map((c) => el("option", { value: c.name }, c.phone)));
+    $("call-who").value = contacts.length ? contacts[0].name : "";
+    $("call-phone").value = contacts.length ? contacts[0].phone : "";
+    $("call-answer").replaceChildren(...["answered", "no-answer", "busy", "wrong-number", "voicemail"].map((x) => el("option", { value: x }, T("call.answer." + x))));
+    $("call-password").value = "";
+    $("call-note").value = "";
+    $("call-error").hidden = true;
+    $("call-dialog").showModal();
+    $("call-who").focus();
+  }
+
+  async function submitCall(ev) {
+    ev.preventDefault();
+    const called = $("call-who").value.trim();
+    const err = $("call-error");
+    if (!called) { err.textContent = T("call.who") + "?"; err.hidden = false; return; }
+    const pw = $("call-password").value;
+    try {
+      const detail = await post(`/api/alarms/${calling}/calls`, {
+        called, phone: $("call-phone").value.trim(), answer: $("call-answer").value,
+        password_ok: pw === "" ? null : pw === "yes", note: $("call-note").value.trim(),
+      });
+      $("call-dialog").close();
+      if (S.selected === detail.id) {
+        S.history = { alarm: detail.id, items: detail.history };
+        renderCard();
+      }
+    } catch (e) { err.textContent = T("action.failed") + ": " + e.message; err.hidden = false; }
+  }
+
+  async function openHandOver() {
+    $("handover-error").hidden = true;
+    let people = [];
+    try { people = await api("/api/operators"); } catch (_e) { people = []; }
+    const mine = [...S.alarms.values()].filter(isMine).length;
+    $("handover-text").textContent = T("shift.handover_text", { n: mine });
+    $("handover-to").replaceChildren(el("option", { value: "" }, T("shift.pool")),
+      ...people.filter((p) => !S.me || p.id !== S.me.id).map((p) => el("option", { value: p.id }, `${p.full_name || p.username} (${p.username})`)));
+    $("handover-dialog").showModal();
+  }
+
+  async function submitHandOver(ev) {
+    ev.preventDefault();
+    const to = $("handover-to").value;
+    try {
+      const r = await post("/api/alarms/handover", { to_user_id: to ? Number(to) : null });
+      $("handover-dialog").close();
+      toast(T("shift.handed_over", { n: r.count, to: r.to || T("shift.pool") }));
+    } catch (e) { $("handover-error").textContent = T("action.failed") + ": " + e.message; $("handover-error").hidden = false; }
+  }
+
+  function KuzetBoardAlarm(id) {
+    return S.alarms.get(id) || (S.selectedAlarm && S.selectedAlarm.id === id ? S.selectedAlarm : null);
+  }
+
+  // ---------- keyboard ----------
+
+  const KEYS = [
+    ["j / ↓", "keys.next"], ["k / ↑", "keys.prev"], ["a", "keys.ack"], ["t", "keys.take"], ["c", "keys.close"],
+    ["h", "keys.hold"], ["l", "keys.call"], ["n", "keys.note"], ["o", "keys.handover"], ["?", "keys.help"], ["Esc", "keys.escape"],
+  ];
+
+  function visibleIds() {
+    return [...$("alarm-rows").children].map((tr) => Number(tr.dataset.alarmId));
+  }
+
+  function move(step) {
+    const ids = visibleIds();
+    if (!ids.length) return;
+    const i = ids.indexOf(S.selected);
+    const next = ids[i < 0 ? 0 : Math.min(ids.length - 1, Math.max(0, i + step))];
+    select(next);
+    requestAnimationFrame(() => {
+      const tr = $("alarm-rows").querySelector(`tr[data-alarm-id="${next}"]`);
+      if (tr) { tr.scrollIntoView({ block: "nearest" }); tr.focus({ preventScroll: true }); }
+    });
+  }
+
+  function onKey(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    if (document.querySelector("dialog[open]")) return;
+    const a = S.selected ? KuzetBoardAlarm(S.selected) : null;
+    const key = ev.key;
+    let done = true;
+    if (key === "j" || key === "ArrowDown") move(1);
+    else if (key === "k" || key === "ArrowUp") move(-1);
+    else if (key === "?") showHelp();
+    else if (key === "o" && canAct()) openHandOver();
+    else if (!a || !canAct()) done = false;
+    else if (key === "a") { if (a.state === "new") acknowledge(a.id); else run(`/api/alarms/${a.id}/take`, {}); }
+    else if (key === "t") run(`/api/alarms/${a.id}/take`, {});
+    else if (key === "c") { if (a.state !== "new") openClose(a.id); }
+    else if (key === "h") openHold(a.id);
+    else if (key === "l") openCall(a.id);
+    else if (key === "n") { const ta = $("card-body").querySelector("textarea"); if (ta) ta.focus(); }
+    else done = false;
+    if (done) ev.preventDefault();
+  }
+
+  function showHelp() {
+    $("help-keys").replaceChildren(...KEYS.map(([k, label]) => el("div", { class: "key-row" }, el("kbd", {}, k), el("span", {}, T(label)))));
+    $("help-dialog").showModal();
+  }
+
+  // ---------- the shift strip: live figures for the current shift ----------
+
+  function secs(v) {
+    if (v === null || v === undefined) return "—";
+    const n = Math.round(v);
+    return n < 120 ? `${n} ${T("shift.s")}` : `${Math.round(n / 60)} ${T("shift.min")}`;
+  }
+
+  async function refreshShift() {
+    try {
+      const r = await api("/api/shifts/report");
+      const me = S.me && r.operators.find((o) => o.user_id === S.me.id);
+      const tot = r.totals;
+      const onDuty = r.operators.filter((o) => o.logged_in_now).map((o) => o.full_name || o.username);
+      $("shift-strip").replaceChildren(
+        el("b", {}, T("shift.heading") + " " + r.shift),
+        el("span", { "data-testid": "shift-opened" }, T("shift.opened") + ": " + r.opened),
+        el("span", { "data-testid": "shift-acked" }, T("shift.acked") + ": " + tot.acknowledged.count + " · p50 " + secs(tot.acknowledged.p50) + " · p90 " + secs(tot.acknowledged.p90)),
+        el("span", { "data-testid": "shift-closed" }, T("shift.closed") + ": " + tot.closed.count + " · p50 " + secs(tot.closed.p50)),
+        me ? el("span", { "data-testid": "shift-mine" }, T("shift.you") + ": " + me.acknowledged.count + " / " + me.closed.count) : null,
+        el("span", { class: "muted", "data-testid": "shift-on-duty" }, T("shift.on_duty") + ": " + (onDuty.join(", ") || "—")));
+    } catch (_e) { /* figures are a nicety: the board works without them */ }
   }
 
   function fillOutcomes() {
@@ -505,6 +828,10 @@
     $("close-outcome").value = "";
     $("close-note").value = "";
     $("close-error").hidden = true;
+    $("close-checklist-reason").value = "";
+    const open = S.checklist && S.checklist.alarm === id ? S.checklist.items.filter((i) => !i.done) : [];
+    $("close-checklist").hidden = open.length === 0;
+    $("close-checklist-items").textContent = open.map((i) => "• " + i.text).join("\n");
     const title = (a.title && (a.title[S.lang] || a.title.ru)) || a.kind;
     $("close-alarm-title").textContent = `${a.object_name || T("unknown_object")} — ${title}`;
     $("close-dialog").showModal();
@@ -523,11 +850,18 @@
     const button = $("close-confirm");
     button.disabled = true;
     try {
-      const a = await post(`/api/alarms/${closing}/close`, { outcome, note: $("close-note").value.trim() });
-      applyAlarm(a, false);
+      const a = await act(`/api/alarms/${closing}/close`, { outcome, note: $("close-note").value.trim(),
+                                                            checklist_reason: $("close-checklist-reason").value.trim() });
+      if (a) applyAlarm(a, false);
       $("close-dialog").close();
     } catch (e) {
-      err.textContent = T("action.failed") + ": " + e.message;
+      if (e.body && e.body.open_items) { // the checklist is not done: say what and ask for a reason
+        $("close-checklist").hidden = false;
+        $("close-checklist-items").textContent = e.body.open_items.map((i) => "• " + i).join("\n");
+        err.textContent = T("shift.checklist_open");
+      } else {
+        err.textContent = T("action.failed") + ": " + e.message;
+      }
       err.hidden = false;
     } finally {
       button.disabled = false;
@@ -590,6 +924,8 @@
       case "snapshot": {
         S.alarms.clear();
         for (const a of msg.alarms) { S.alarms.set(a.id, a); S.seen.add(a.id); }
+        S.counts = msg.counts || null;
+        S.shown = msg.shown || msg.alarms.length;
         S.signals = [];
         S.signalIds.clear();
         for (const s of msg.signals) addSignal(s, false);
@@ -607,6 +943,10 @@
       case "alarm":
         applyAlarm(msg.alarm, true);
         emit("alarm", msg.alarm);
+        break;
+      case "counts":
+        S.counts = msg.counts;
+        scheduleRender("alarms");
         break;
       case "signal":
         addSignal(msg.signal, true);
@@ -664,6 +1004,9 @@
 
   function tick() {
     $("clock").textContent = fmtTime(new Date());
+    for (const w of $("alarm-rows").querySelectorAll(".wait[data-since]")) w.textContent = waitText(w.dataset.since);
+    // a hold that ran out re-sorts at once here; the engine's update follows within a second
+    for (const a of S.alarms.values()) if (a.hold_until && !onHold(a) && !a._holdSeen) { a._holdSeen = true; rowCache.delete(a.id); scheduleRender("alarms"); }
     if (S.connState === "offline") renderConn();
     if (S.ws && S.ws.readyState === WebSocket.OPEN && Date.now() - S.lastMessage > SILENCE_LIMIT) {
       S.ws.close(); // silent too long: probably a dead path; onclose reconnects
@@ -707,6 +1050,21 @@
     });
     $("close-form").addEventListener("submit", submitClose);
     $("close-cancel").addEventListener("click", () => $("close-dialog").close());
+    $("hold-form").addEventListener("submit", submitHold);
+    $("hold-cancel").addEventListener("click", () => $("hold-dialog").close());
+    $("call-form").addEventListener("submit", submitCall);
+    $("call-cancel").addEventListener("click", () => $("call-dialog").close());
+    $("call-who").addEventListener("change", () => {
+      const c = [...$("call-contacts").options].find((o) => o.value === $("call-who").value);
+      if (c) $("call-phone").value = c.textContent;
+    });
+    $("handover-form").addEventListener("submit", submitHandOver);
+    $("handover-cancel").addEventListener("click", () => $("handover-dialog").close());
+    $("handover-button").addEventListener("click", openHandOver);
+    $("handover-button").hidden = !canAct();
+    $("help-button").addEventListener("click", showHelp);
+    $("help-close").addEventListener("click", () => $("help-dialog").close());
+    document.addEventListener("keydown", onKey);
 
     applyStaticText();
     fillOutcomes();
@@ -717,6 +1075,8 @@
     connect();
     refreshReceivers();
     setInterval(refreshReceivers, 5000);
+    refreshShift();
+    setInterval(refreshShift, 30000);
   }
 
   // ---------- extension API ----------
