@@ -147,7 +147,7 @@ async def hand_over(conn: asyncpg.Connection, actor: Actor, to_user: int | None)
             if to_user == actor.user_id:
                 raise AlarmError("cannot hand alarms over to yourself")
         ids = [r["id"] for r in await conn.fetch(
-            "UPDATE alarms SET handled_by = $2, handled_since = CASE WHEN $2::bigint IS NULL THEN NULL ELSE $3 END,"
+            "UPDATE alarms SET handled_by = $2, handled_since = CASE WHEN $2::bigint IS NULL THEN NULL ELSE $3::timestamptz END,"
             " updated_at = $3 WHERE handled_by = $1 AND state <> 'closed' RETURNING id",
             actor.user_id, to_user, now)]
         ids.sort()
