@@ -17,7 +17,9 @@ install_python_deps() {
   need_python
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   local stamp="$VENV/.kuzet-installed-$1" want
-  want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  # The hash of pyproject.toml says whether the installed dependencies are current (Python's hashlib:
+  # no sha256sum needed).
+  want=$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])' pyproject.toml)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     if [ "$1" = test ]; then
@@ -29,21 +31,33 @@ install_python_deps() {
   fi
 }
 
+find_chromium() {
+  command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null || true
+}
+
 install_system_deps() {
   # Browser tests drive Debian's chromium with Playwright (never `playwright install`);
-  # serial tests use socat for pseudo-terminal pairs.
+  # serial tests use socat for pseudo-terminal pairs. Whatever cannot be installed is said, and the
+  # tests run anyway (those that need it fail and say what is missing).
   local missing=()
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [ -n "$(find_chromium)" ] || missing+=(chromium)
   command -v socat >/dev/null 2>&1 || missing+=(socat)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
-    echo "Installing ${missing[*]} with apt-get ..."
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "Cannot install ${missing[*]} (no apt-get or no root): the tests that need them will fail and say so." >&2
+  if [ ${#missing[@]} -gt 0 ]; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"  # never stop to ask for a password
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+      echo "Installing ${missing[*]} with apt-get ..."
+      if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+        echo "Could not install ${missing[*]} (apt-get failed, or sudo needs a password): the tests that need them will fail and say so." >&2
+      fi
+    else
+      echo "Cannot install ${missing[*]} (no apt-get, or not root and no sudo): the tests that need them will fail and say so." >&2
+    fi
+  fi
+  # The browser tests use the Chromium found here (tests/util.py reads KUZET_CHROMIUM).
+  if [ -z "${KUZET_CHROMIUM:-}" ]; then
+    KUZET_CHROMIUM=$(find_chromium)
+    export KUZET_CHROMIUM
   fi
 }
 

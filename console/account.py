@@ -41,7 +41,7 @@ class KnownAccount:
 
 
 def key_bytes(text: str | None, fmt: str) -> bytes | None:
-    """An AES key as configured (`protocols.md` §1.8): hex-decoded, or the ASCII bytes of the string."""
+    """An AES key as configured (SIA DC-09-2021 encryption; pysiaalarm-style ASCII keys too): hex-decoded, or the ASCII bytes of the string."""
     if not text:
         return None
     try:

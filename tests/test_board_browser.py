@@ -3,7 +3,8 @@ system: log in through the login page, a DC-09 frame sent over TCP appears as an
 operator acknowledges and closes it, the database agrees, the language switch works, and
 screenshots (desktop and phone) land in test-artifacts/ for a human to look at.
 
-Never skipped: without /usr/bin/chromium the test fails and says how to get it.
+Never skipped: without Chromium (found as run.sh finds it, tests.util.chromium) the test fails and
+says how to get it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,8 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from console import account, guarded_object, user
 from console.config import Dc09Config, Settings
 from kuzet.runtime import System
-from tests.util import send_frame, sia_frame
+from tests.util import CHROMIUM_ARGS, chromium, send_frame, sia_frame
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "browser-test-pass-1"
 
@@ -94,11 +92,9 @@ async def post() -> AsyncIterator[Post]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run the README's test command (./run.sh test), which installs "
-                    "Debian's chromium for the browser tests. Browser tests are never skipped.")
+    exe = chromium()
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = await p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:

@@ -28,7 +28,8 @@ from receivers.dc09.codec import (
 )
 from receivers.dc09.transmitter import Reply, ReplyError, Transmitter, build_message, parse_reply
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "dc09.json"
+# Public DC-09 frames (pysiaalarm, siadc09, dc09-spt, field reports), each with its source: tests/data/README.md.
+VECTORS_PATH = Path(__file__).parent / "data" / "dc09_vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 TS_RE = re.compile(r"(\d\d:\d\d:\d\d,\d\d-\d\d-\d{4})")
@@ -137,7 +138,7 @@ def token_of(frame_text: str) -> str:
     return m.group(1) if m else ""
 
 
-# pysiaalarm's ADM_MAPPING for the codes the vectors use (protocols.md Appendix A).
+# pysiaalarm's ADM_MAPPING (Contact ID -> SIA) for the codes the vectors use.
 PYSIAALARM_CID_TO_SIA = {("1", "110"): "FA", ("3", "401"): "CL", ("1", "130"): "BA", ("1", "150"): "UA"}
 IGNORED_EXPECTED = {"sia_type", "sia_equiv(pysiaalarm)", "code(pysiaalarm)", "pysiaalarm", "crc_over"}
 

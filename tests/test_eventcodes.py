@@ -1,36 +1,25 @@
-"""Contact ID / SIA event-code tables: completeness against the protocol digest, names, classes."""
+"""Contact ID / SIA event-code tables: completeness against the public code lists (tests/data), names, classes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from console.eventcodes import CodeInfo, classify, describe, is_known, lookup
+from console.eventcodes import CodeInfo, classify, describe, is_known, lookup, sia_address
 from console.eventcodes import cid as cid_table
 from console.eventcodes import sia as sia_table
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "protocols.md"
+# The public SIA code tables (Contact ID per SIA DC-05, SIA per DC-03), copied with their sources.
+CODES = json.loads((Path(__file__).parent / "data" / "event_codes.json").read_text(encoding="utf-8"))
 KLASSES = {"alarm", "panic", "fire", "trouble", "tamper", "supervisory", "opening", "closing", "test", "restore", "other"}
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
 KAZAKH_LETTERS = re.compile(r"[ӘәҒғҚқҢңӨөҰұҮүҺһІі]")
 
 CID_CODES = [row[0] for row in cid_table.ROWS]
 SIA_CODES = [row[0] for row in sia_table.ROWS]
-
-
-def _appendix_codes(start: str, end: str, first_cell: str) -> list[str]:
-    # ../shared sits beside the checkout, in CI too: its absence is a broken set-up, not a skip.
-    assert SPEC.exists(), f"protocol digest not found at {SPEC}: clone Kuzet beside ../shared"
-    text = SPEC.read_text(encoding="utf-8")
-    section = text[text.index(start) : text.index(end, text.index(start))]
-    codes = []
-    for line in section.splitlines():
-        m = re.match(r"\|\s*([^|]+?)\s*\|", line)
-        if m and re.fullmatch(first_cell, m.group(1)):
-            codes.append(m.group(1))
-    return codes
 
 
 def _all_infos() -> list[CodeInfo]:
@@ -42,16 +31,24 @@ def _all_infos() -> list[CodeInfo]:
 # ---------------------------------------------------------------- completeness
 
 
-def test_every_appendix_a_code_is_in_the_cid_table() -> None:
-    appendix = _appendix_codes("## Appendix A", "## Appendix B", r"\d{3}")
+def test_sia_numbers_are_users_and_areas_as_the_code_table_says() -> None:
+    users = {r["code"] for r in CODES["sia"] if r["address"] == "User"}
+    areas = {r["code"] for r in CODES["sia"] if r["address"] in ("Area", "Area number")}
+    assert users and areas
+    assert {c for c in SIA_CODES if sia_address(c) == "user"} == users
+    assert {c for c in SIA_CODES if sia_address(c) == "area"} == areas
+
+
+def test_every_dc05_code_is_in_the_cid_table() -> None:
+    appendix = [row["code"] for row in CODES["cid"]]
     assert len(appendix) == 327
     assert set(appendix) == set(CID_CODES)
     assert len(CID_CODES) == len(set(CID_CODES))
     assert all(is_known("cid", code) for code in appendix)
 
 
-def test_every_appendix_b_code_is_in_the_sia_table() -> None:
-    appendix = _appendix_codes("## Appendix B", "## Appendix C", r"[A-Z]{2}")
+def test_every_dc03_code_is_in_the_sia_table() -> None:
+    appendix = [row["code"] for row in CODES["sia"]]
     assert len(appendix) == 325
     assert set(appendix) == set(SIA_CODES)
     assert len(SIA_CODES) == len(set(SIA_CODES))

@@ -3,7 +3,6 @@ on 127.0.0.1 and over Modbus RTU on a socat pty pair, storing into the real data
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,8 @@ async def test_changes_wait_for_the_database(pool: asyncpg.Pool, migrated: str, 
         await until(lambda: poller.stats.not_acked >= 2, "failed commits")
         poller.store = live_store  # the database is back
         await until(signals_like(pool, "9001", "130", "1", "001"), "the kept alarm")
-        await asyncio.sleep(0.2)  # more polls: the alarm is not submitted again
+        polls = poller.polls
+        await until(lambda: poller.polls >= polls + 3, "more polls")  # ... and the alarm is not submitted again
         assert await history(pool, "9001") == [("130", "1", "001")]
     finally:
         await dead_store.stop()

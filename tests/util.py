@@ -44,3 +44,23 @@ def assert_ack(reply: bytes, seq: int, account_no: str) -> None:
     """A well-framed ACK (CRC and length checked by the parser) for exactly this message."""
     r = parse_reply(reply)
     assert r.acknowledges(f"{seq:04d}", account_no) and not r.issues, reply
+
+
+# Headless Chromium for the browser tests: Debian's (never `playwright install`), found where
+# run.sh found it — $KUZET_CHROMIUM, else `chromium` or `chromium-browser` on PATH.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
+def chromium() -> str:
+    """The Chromium executable, or a test failure saying how to get one (browser tests are never skipped)."""
+    import os
+    import shutil
+
+    import pytest
+
+    found = os.environ.get("KUZET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not os.access(found, os.X_OK):
+        pytest.fail("no Chromium: install Debian's chromium (./run.sh test does), or point KUZET_CHROMIUM at one."
+                    " Browser tests are never skipped.")
+    return found

@@ -1,7 +1,7 @@
 """Contact ID and SIA event codes: class, priority, restore links and kk/ru/en names.
 
-The tables (``cid.ROWS``, ``sia.ROWS``) were generated once from the Appendices A and B of the
-protocol digest and reviewed by hand; this module turns them into prebuilt :class:`CodeInfo`
+The tables (``cid.ROWS``, ``sia.ROWS``) were generated once from the public code lists of
+SIA DC-05 (Contact ID) and SIA DC-03 and reviewed by hand; this module turns them into prebuilt :class:`CodeInfo`
 objects held in dicts, so :func:`lookup`, :func:`is_known` and :func:`classify` are O(1) and
 allocate nothing for known codes (the receivers call :func:`is_known` on every frame).
 
@@ -20,7 +20,7 @@ Classes and what they mean for the operator
   against the object but do not open an alarm;
 * a Contact ID status report (qualifier 6, "condition still present") never opens an alarm.
 
-Priorities follow the triage proposal of the protocol digest (section 2.2), applied by class
+Priorities follow Kuzet's triage of the Contact ID event groups, applied by class
 rather than by code range: P1 fire, panic/duress/hold-up, medical; P2 burglary, tamper,
 24-hour, supervisory; P3 trouble; P4 opening/closing, bypass and access events; P5 tests and
 housekeeping. A restore is P4 when the condition it restores was P1/P2 and P5 otherwise.

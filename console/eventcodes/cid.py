@@ -1,6 +1,6 @@
 """Contact ID (SIA DC-05) event-code table.
 
-Generated once from docs "protocols.md" Appendix A (327 codes: the 322 of DC-05-2016 as listed by
+Generated once from the public code lists (327 codes: the 322 of DC-05-2016 as listed by
 siadc09, plus 359, 360, 470, 471, 473 that only pysiaalarm/osbornehoffman map), then reviewed by hand.
 Class, priority and the Russian/Kazakh names are Kuzet's own (see ``console.eventcodes``).
 

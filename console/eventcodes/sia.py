@@ -1,6 +1,6 @@
 """SIA DC-03 event-code table.
 
-Generated once from docs "protocols.md" Appendix B (325 codes: the 305 of DC-03-2017 as listed by
+Generated once from the public code lists (325 codes: the 305 of DC-03-2017 as listed by
 siadc09, plus 20 used by Ajax and others that only pysiaalarm/osbornehoffman know), then reviewed by
 hand. English names are the DC-03 names (pysiaalarm's description for the 20 extra codes); class,
 priority, restore links and the Russian/Kazakh names are Kuzet's own (see ``console.eventcodes``).

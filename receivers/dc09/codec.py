@@ -1,7 +1,8 @@
 """Sans-IO SIA DC-09 receiver codec: bytes in, `Signal`/`Poll` items and framed replies out.
 
 No sockets, no asyncio: the transport (`receivers.dc09.server`) feeds bytes and sends what the
-codec returns. Decisions follow docs `protocols.md` §1 and avoid the receiver bugs listed in §6:
+codec returns. Decisions follow SIA DC-09-2021 and avoid the receiver bugs found in other
+implementations (pysiaalarm, siadc09, dc09-spt):
 
 - framing: LF ... CR, scanned in a buffer (frames arrive split and coalesced over TCP); garbage
   before LF is dropped and reported once; NUL padding after CR is ignored;

@@ -1,6 +1,6 @@
 """Sans-IO codec for the Ademco 685 automation output (and receivers emulating it).
 
-Framing: LF (0x0A) header, CR (0x0D) terminator, fields separated by spaces (protocols.md 4.2):
+Framing: LF (0x0A) header, CR (0x0D) terminator, fields separated by spaces (Ademco 685 automation output):
 
 - Contact ID `<LF>RL AAAA 18 QXYZ GG FCCC<CR>`  Q = E/R/P, F = C (zone) or U (user)
 - heartbeat  `<LF>RL OKAY @ <CR>`

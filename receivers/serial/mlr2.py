@@ -1,7 +1,7 @@
 """Sans-IO codec for the Sur-Gard MLR2 / MLR2000 / System I-III automation output ("Sur-Gard standard").
 
 Every message ends with DC4 (0x14) and is answered with ACK 0x06 (after the commit) or NAK 0x15.
-Formats understood (protocols.md section 4.1):
+Formats understood (Sur-Gard "SG Automation Output Protocol"):
 
 - Contact ID  `5RRLs18AAAAQXYZGGCCC`      Q = E (new/opening), R (restore/closing), P (previous)
 - SIA level 2 `SRRL[#AAAA|Nri1BA01]`      the DC-03 data group in brackets
@@ -28,7 +28,7 @@ from receivers.serial.events import ACK, NAK, Accepted, Event, Rejected, Termina
 DC4 = b"\x14"
 MAX_MESSAGE = 1024  # bytes without a DC4: line noise or a wrong baud rate, not a message
 
-QUALIFIERS = {"E": "1", "R": "3", "P": "6"}  # protocols.md 2.1: E/R/P letters stand for Q 1/3/6
+QUALIFIERS = {"E": "1", "R": "3", "P": "6"}  # E/R/P letters stand for Contact ID qualifiers 1/3/6
 
 _CLOCK = r"(?:\s*(?P<clock>\d\d:\d\d:\d\d-\d\d/\d\d))?"
 _CID = re.compile(
