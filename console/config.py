@@ -35,6 +35,9 @@ class Settings:
     tls_key: str | None = None
     body_limit: int = 1 << 20  # bytes of a request body, unless web.app.BODY_LIMITS says more for its path
     timezone: str = "Asia/Almaty"
+    # a map link for the crews' phone view, "{lat}"/"{lon}" filled in; empty: only the phone's own
+    # navigation app (a geo: link), so nothing points at an outside host unless the post chooses one
+    map_url: str = ""
     dc09: list[Dc09Config] = field(default_factory=lambda: [Dc09Config()])
     serial: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.serial
     modbus: list[dict[str, Any]] = field(default_factory=list)  # raw tables, read by receivers.modbus
@@ -70,6 +73,7 @@ def load(path: str | Path | None = None) -> Settings:
     s.tls_key = web.get("tls_key", s.tls_key)
     s.body_limit = int(web.get("body_limit", s.body_limit))
     s.map_tiles = str(web.get("map_tiles", s.map_tiles))
+    s.map_url = str(web.get("map_url", s.map_url))
     s.timezone = data.get("timezone", s.timezone)
     if "shifts" in data:
         from console.shiftstats import parse_shifts  # checked at start-up, not at the first report

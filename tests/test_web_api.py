@@ -239,13 +239,22 @@ async def test_roles(web: Web) -> None:
             assert (await crew.get(path)).status_code == 403, path
         r = await crew.post(f"/api/alarms/{alarm_id}/ack")
         assert r.status_code == 403 and "crew" in r.json()["detail"]
-        r = await crew.get("/board")
-        assert r.status_code == 403 and "no access" in r.text
+        r = await crew.get("/board")  # the crew's place is the phone view
+        assert r.status_code == 303 and r.headers["location"] == "/crew"
+        r = await crew.get("/crew")
+        assert r.status_code == 200 and "crew.js" in r.text
+        for page in ("/dispatch/admin", "/dispatch/records"):
+            r = await crew.get(page)
+            assert r.status_code == 403 and "no access" in r.text, page
 
     async with web.login("auditor") as auditor:
         assert (await auditor.get("/api/alarms")).status_code == 200
         assert (await auditor.get(f"/api/alarms/{alarm_id}")).status_code == 200
         assert (await auditor.get("/board")).status_code == 200
+        assert (await auditor.get("/dispatch/records")).status_code == 200
+        for page in ("/crew", "/dispatch/admin"):
+            r = await auditor.get(page)
+            assert r.status_code == 403 and "no access" in r.text, page
         assert (await auditor.post(f"/api/alarms/{alarm_id}/ack")).status_code == 403
         r = await auditor.post(f"/api/alarms/{alarm_id}/close", json={"outcome": "test"})
         assert r.status_code == 403
@@ -253,6 +262,9 @@ async def test_roles(web: Web) -> None:
         assert (await auditor.post("/api/objects", json=new_object)).status_code == 403
 
     async with web.login("operator") as op:
+        assert (await op.get("/crew")).status_code == 403
+        assert (await op.get("/dispatch/admin")).status_code == 403
+        assert (await op.get("/dispatch/records")).status_code == 200
         assert (await op.post("/api/objects", json=new_object)).status_code == 403
         assert (await op.post("/api/accounts", json=new_account)).status_code == 403
 

@@ -173,6 +173,18 @@ def _page(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
 
 
+def _forbidden(me: User) -> HTMLResponse:
+    """The 403 page, in the user's language, with the way back to the login page."""
+    lang = i18n.pick_lang(me.lang)
+    text = i18n.t("forbidden", lang)
+    return HTMLResponse(
+        f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>Kuzet</title>'
+        f'<link rel="stylesheet" href="/static/board.css"><body class="plain">'
+        f'<main class="notice"><h1>403</h1><p>{text}</p>'
+        f'<p><a href="/login">{i18n.t("login.title", lang)}</a></p></main></body></html>',
+        status_code=403, headers={"cache-control": "no-store"})
+
+
 def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
                settings: Settings | None = None, domains: Sequence[str] = ("console",)) -> FastAPI:
     """The web application over `pool`; `dsn` is for the board feed's listener connection;
@@ -217,16 +229,23 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
 
     @app.get("/board", include_in_schema=False, response_model=None)
     async def board_page(me: Annotated[User, Depends(auth.require())]) -> Response:
+        if me.role == "crew":  # a crew member's place is the phone view
+            return RedirectResponse("/crew", status_code=303)
         if me.role not in auth.READ_ROLES:
-            lang = i18n.pick_lang(me.lang)
-            text = i18n.t("forbidden", lang)
-            return HTMLResponse(
-                f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>Kuzet</title>'
-                f'<link rel="stylesheet" href="/static/board.css"><body class="plain">'
-                f'<main class="notice"><h1>403</h1><p>{text}</p>'
-                f'<p><a href="/login">{i18n.t("login.title", lang)}</a></p></main></body></html>',
-                status_code=403, headers={"cache-control": "no-store"})
+            return _forbidden(me)
         return _page("board.html")
+
+    @app.get("/crew", include_in_schema=False, response_model=None)
+    async def crew_page(me: Annotated[User, Depends(auth.require())]) -> Response:
+        return _page("crew.html") if me.role == "crew" else _forbidden(me)
+
+    @app.get("/dispatch/admin", include_in_schema=False, response_model=None)
+    async def dispatch_admin_page(me: Annotated[User, Depends(auth.require())]) -> Response:
+        return _page("dispatch-admin.html") if me.role in auth.ADMIN_ROLES else _forbidden(me)
+
+    @app.get("/dispatch/records", include_in_schema=False, response_model=None)
+    async def dispatch_records_page(me: Annotated[User, Depends(auth.require())]) -> Response:
+        return _page("dispatch-records.html") if me.role in auth.READ_ROLES else _forbidden(me)
 
     @app.get("/static/i18n.js", include_in_schema=False)
     async def i18n_js() -> Response:

@@ -25,7 +25,7 @@ def me_dict(u: User, request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
     return {"id": u.id, "username": u.username, "full_name": u.full_name, "role": u.role, "lang": u.lang,
             "group_id": u.group_id, "can_act": u.role in auth.ACT_ROLES, "can_admin": u.role in auth.ADMIN_ROLES,
-            "timezone": settings.timezone, "outcomes": list(alarms.OUTCOMES)}
+            "timezone": settings.timezone, "outcomes": list(alarms.OUTCOMES), "map_url": settings.map_url}
 
 
 public = APIRouter(prefix="/api", tags=["session"])

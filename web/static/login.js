@@ -64,7 +64,8 @@
       if (r.ok) {
         const me = await r.json();
         if (chosen) localStorage.setItem("kuzet.lang." + me.username, lang);
-        location.replace(nextPath());
+        const next = nextPath();
+        location.replace(me.role === "crew" && next === "/board" ? "/crew" : next); // crews: the phone view
         return;
       }
       showError(T(r.status === 429 ? "login.throttled" : r.status === 401 ? "login.failed" : "login.unreachable"));
