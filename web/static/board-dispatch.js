@@ -17,6 +17,13 @@
                  ["on-site", "on_site_at"], ["finished", "finished_at"], ["recalled", "recalled_at"]];
   const DISPATCHABLE = new Set(["available", "returning"]);
   const SPEED_KMH = 40; // only when the server gives no estimate (it normally does)
+  const ROUTES = {
+    groups: "/api/groups",
+    warnings: "/api/dispatch/warnings",
+    suggest: (alarmId) => `/api/alarms/${alarmId}/suggestions`,
+    dispatch: (alarmId) => `/api/alarms/${alarmId}/dispatch`,
+    recall: (assignmentId) => `/api/assignments/${assignmentId}/recall`,
+  };
 
   const D = {
     me: null,
@@ -42,10 +49,10 @@
 
   async function loadGroups() {
     try {
-      const list = await B.api("/api/groups");
+      const list = await B.api(ROUTES.groups);
       D.groups = new Map(list.map((g) => [g.id, g]));
     } catch (_e) { return; }
-    try { D.warnings = await B.api("/api/dispatch/warnings"); } catch (_e) { D.warnings = localWarnings(); }
+    try { D.warnings = await B.api(ROUTES.warnings); } catch (_e) { D.warnings = localWarnings(); }
     renderPanel();
   }
 
@@ -73,16 +80,17 @@
 
   async function loadSuggestions(alarmId) {
     D.suggestions.set(alarmId, null);
+    let found;
     try {
-      const s = await B.api(`/api/alarms/${alarmId}/suggestions`);
-      D.suggestions.set(alarmId, Array.isArray(s) ? s : (s.groups || s.suggestions || []));
+      const s = await B.api(ROUTES.suggest(alarmId));
+      found = { groups: s.groups || [], suggested: s.suggested ?? null };
     } catch (_e) {
-      D.suggestions.set(alarmId, localSuggestions(B.alarm(alarmId) || B.selected()));
+      const groups = localSuggestions(B.alarm(alarmId) || B.selected());
+      const best = groups.find((g) => g.available);
+      found = { groups, suggested: best ? best.group_id : null };
     }
-    if (D.chooser && D.chooser.alarmId === alarmId && !D.chooser.groupId) {
-      const first = (D.suggestions.get(alarmId) || []).find((s) => s.available !== false);
-      if (first) D.chooser.groupId = first.group_id;
-    }
+    D.suggestions.set(alarmId, found);
+    if (D.chooser && D.chooser.alarmId === alarmId && !D.chooser.groupId) D.chooser.groupId = found.suggested;
     B.refresh();
   }
 
@@ -154,7 +162,7 @@
   function scheduleWarnings() {
     clearTimeout(warnTimer);
     warnTimer = setTimeout(async () => {
-      try { D.warnings = await B.api("/api/dispatch/warnings"); } catch (_e) { D.warnings = localWarnings(); }
+      try { D.warnings = await B.api(ROUTES.warnings); } catch (_e) { D.warnings = localWarnings(); }
       renderPanel();
     }, 300);
   }
@@ -313,16 +321,15 @@
   }
 
   function chooser(alarm) {
-    const list = D.suggestions.get(alarm.id);
-    if (list === undefined) { loadSuggestions(alarm.id); }
-    if (!list) return el("p", { class: "muted" }, T("dispatch.loading"));
-    const options = list.filter((s) => s.on_duty !== false);
+    const found = D.suggestions.get(alarm.id);
+    if (found === undefined) { loadSuggestions(alarm.id); }
+    if (!found) return el("p", { class: "muted" }, T("dispatch.loading"));
+    const options = found.groups;
     if (!options.length) return el("p", { class: "warn", "data-testid": "dispatch-none" }, T("dispatch.none_on_duty"));
-    const firstFree = options.find((s) => s.available !== false);
     const rows = options.map((s) => {
       const g = D.groups.get(s.group_id);
       const free = s.available !== false;
-      const suggested = firstFree && s.group_id === firstFree.group_id;
+      const suggested = s.group_id === found.suggested;
       const id = `dg-${alarm.id}-${s.group_id}`;
       const input = el("input", { type: "radio", name: `dg-${alarm.id}`, id, value: s.group_id, disabled: !free,
                                   onchange: () => { D.chooser.groupId = s.group_id; } });
@@ -374,7 +381,7 @@
     if (!groupId || D.busy) return;
     D.busy = true;
     try {
-      const a = await B.post(`/api/alarms/${alarm.id}/dispatch`, { group_id: groupId });
+      const a = await B.post(ROUTES.dispatch(alarm.id), { group_id: groupId });
       D.chooser = null;
       D.error = null;
       const list = (D.byAlarm.get(alarm.id) || []).filter((x) => x.id !== a.id);
@@ -403,7 +410,7 @@
       return;
     }
     try {
-      const r = await B.post(`/api/assignments/${a.id}/recall`, { reason });
+      const r = await B.post(ROUTES.recall(a.id), { reason });
       D.recall = null;
       D.error = null;
       if (r && r.id) {

@@ -8,9 +8,10 @@
   const I18N = window.KUZET_I18N || {};
   const LANGS = window.KUZET_LANGS || ["kk", "ru", "en"];
   const LOCALES = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" };
-  const STEPS = ["dispatched", "accepted", "en-route", "on-site", "finished"];
+  const STEPS = ["new", "accepted", "en-route", "on-site", "finished"]; // "new": dispatched, not yet accepted
   const ENDED = new Set(["finished", "recalled", "cancelled"]);
-  const NEXT = { dispatched: "accepted", accepted: "en-route", "en-route": "on-site", "on-site": "finished" };
+  const NEXT = { new: "accepted", accepted: "en-route", "en-route": "on-site", "on-site": "finished" };
+  const COLUMN = { new: "dispatched_at", accepted: "accepted_at", "en-route": "en_route_at", "on-site": "on_site_at", finished: "finished_at" };
   const SILENCE_LIMIT = 60000; // nothing from the server (not even a ping) this long: reconnect
   const GPS_EVERY = 15000; // send the position at least this often while it changes...
   const GPS_METRES = 50; // ...or at once when the phone has moved this far (but not more than every 3 s)
@@ -142,11 +143,7 @@
 
   // ---------- assignments as the server sends them ----------
 
-  // The time of a step: `steps` ({status: iso}) when the server sends it so, else `<step>_at`.
-  function stepAt(a, step) {
-    if (a.steps && typeof a.steps === "object" && !Array.isArray(a.steps) && a.steps[step]) return a.steps[step];
-    return a[step.replace("-", "_") + "_at"] || null;
-  }
+  const stepAt = (a, step) => a[COLUMN[step]] || null;
 
   const rank = (status) => STEPS.indexOf(status);
 
@@ -167,11 +164,11 @@
     // steps the server already has are no longer waiting
     const kept = S.queue.filter((q) => !(q.assignment_id === a.id && (rank(a.status) >= rank(q.status) || ENDED.has(a.status))));
     if (kept.length !== S.queue.length) saveQueue(kept);
-    if (a.status === "dispatched" && !S.seen.has(a.id)) {
+    if (a.status === "new" && !S.seen.has(a.id)) {
       if (live) ring(a.id);
       S.seen.add(a.id);
     }
-    if (a.status !== "dispatched") S.ringing.delete(a.id);
+    if (a.status !== "new") S.ringing.delete(a.id);
     if (before && !ENDED.has(before.status) && a.status === "recalled") {
       showNotice(T("crew.recalled", { object: objectOf(a).name || "" }) + (a.recall_reason ? " — " + a.recall_reason : ""));
     }
@@ -183,8 +180,8 @@
     return {
       name: o.name || a.object_name || "",
       address: o.address || a.address || "",
-      lat: o.latitude ?? o.lat ?? a.latitude ?? null,
-      lon: o.longitude ?? o.lon ?? a.longitude ?? null,
+      lat: o.lat ?? o.latitude ?? a.lat ?? null,
+      lon: o.lon ?? o.longitude ?? a.lon ?? null,
       instructions: o.instructions || a.object_instructions || "",
       zones: o.zones || a.zones || [],
       contacts: o.contacts || o.keyholders || a.contacts || a.keyholders || [],
@@ -197,7 +194,7 @@
     return {
       id: al.id ?? a.alarm_id,
       title: title && typeof title === "object" ? (title[S.lang] || title.ru || title.en || "") : (title || al.kind || ""),
-      zone: al.last_zone || al.zone || a.zone || "",
+      zone: al.zone || al.last_zone || "",
       priority: al.priority ?? a.priority ?? null,
     };
   }
@@ -644,7 +641,7 @@
     const now = Date.now();
     for (const [id, since] of S.ringing) {
       const a = S.assignments.get(id);
-      if (!a || shownStatus(a) !== "dispatched" || now - since > RING_FOR) S.ringing.delete(id);
+      if (!a || shownStatus(a) !== "new" || now - since > RING_FOR) S.ringing.delete(id);
     }
     if (S.ringing.size && Math.floor(now / 1000) % Math.round(RING_EVERY / 1000) === 0) alertOnce();
   }

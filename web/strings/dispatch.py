@@ -18,7 +18,7 @@ STRINGS: dict[str, dict[str, str]] = {
                         "en": "Keyholders (call)"},
     "crew.zone.alarm": {"kk": "дабыл", "ru": "тревога", "en": "alarm"},
     "crew.steps": {"kk": "Қадамдар", "ru": "Этапы", "en": "Steps"},
-    "crew.status.dispatched": {"kk": "Жіберілді", "ru": "Направлена", "en": "Dispatched"},
+    "crew.status.new": {"kk": "Жіберілді", "ru": "Направлена", "en": "Dispatched"},
     "crew.status.accepted": {"kk": "Қабылданды", "ru": "Принято", "en": "Accepted"},
     "crew.status.en-route": {"kk": "Жолда", "ru": "В пути", "en": "En route"},
     "crew.status.on-site": {"kk": "Орнында", "ru": "На месте", "en": "On site"},
