@@ -20,7 +20,7 @@
   const ROUTES = {
     groups: "/api/groups",
     warnings: "/api/dispatch/warnings",
-    suggest: (alarmId) => `/api/alarms/${alarmId}/suggestions`,
+    suggest: (alarmId) => `/api/alarms/${alarmId}/suggest`,
     dispatch: (alarmId) => `/api/alarms/${alarmId}/dispatch`,
     recall: (assignmentId) => `/api/assignments/${assignmentId}/recall`,
   };
@@ -120,19 +120,21 @@
     switch (msg.type) {
       case "snapshot":
         if (Array.isArray(msg.groups)) D.groups = new Map(msg.groups.map((g) => [g.id, g]));
-        if (Array.isArray(msg.warnings)) D.warnings = msg.warnings;
-        if (Array.isArray(msg.dispatch_alerts)) for (const al of msg.dispatch_alerts) addAlert(al, false);
+        if (Array.isArray(msg.dispatch_warnings)) D.warnings = msg.dispatch_warnings;
         if (!Array.isArray(msg.groups)) loadGroups(); else renderPanel();
         reloadSelected();
         break;
-      case "group":
-      case "groups": {
-        const list = msg.groups || (msg.group ? [msg.group] : []);
-        for (const g of list) D.groups.set(g.id, g);
-        if (Array.isArray(msg.warnings)) D.warnings = msg.warnings;
-        else scheduleWarnings();
+      case "group": {
+        const g = msg.group;
+        if (!g) break;
+        const before = D.groups.get(g.id);
+        D.groups.set(g.id, g);
         renderPanel();
         if (D.chooser) loadSuggestions(D.chooser.alarmId);
+        // the selected alarm's card shows this group's steps: fetch them again
+        const sel = B.selected();
+        const touched = [before && before.assignment && before.assignment.alarm_id, g.assignment && g.assignment.alarm_id];
+        if (sel && touched.includes(sel.id)) loadAlarm(sel.id);
         break;
       }
       case "assignment": {
@@ -145,26 +147,17 @@
         }
         break;
       }
-      case "warnings":
+      case "dispatch-warnings":
         D.warnings = msg.warnings || [];
         renderPanel();
         break;
       case "dispatch-alert":
-      case "alert":
-        for (const al of msg.alerts || (msg.alert ? [msg.alert] : [])) addAlert(al, true);
+        if (msg.alert) addAlert(msg.alert, true);
+        if (msg.alert && B.selected() && B.selected().id === msg.alert.alarm_id) B.refresh();
         break;
       default:
         break;
     }
-  }
-
-  let warnTimer = null;
-  function scheduleWarnings() {
-    clearTimeout(warnTimer);
-    warnTimer = setTimeout(async () => {
-      try { D.warnings = await B.api(ROUTES.warnings); } catch (_e) { D.warnings = localWarnings(); }
-      renderPanel();
-    }, 300);
   }
 
   function reloadSelected() {
@@ -173,7 +166,7 @@
   }
 
   function addAlert(al, live) {
-    const key = al.id ?? `${al.kind}:${al.assignment_id}`;
+    const key = `${al.kind}:${al.assignment_id}`;
     if (D.alerts.some((x) => x.key === key)) return;
     D.alerts.unshift({ ...al, key });
     D.alerts = D.alerts.slice(0, 20);
@@ -182,9 +175,10 @@
   }
 
   function alertText(al) {
-    const kind = al.kind || al.code || "";
-    const g = al.group || al.group_name || (D.groups.get(al.group_id) || {}).name || "";
-    return T("dispatch.alert." + kind, { group: g, object: al.object_name || "", alarm: al.alarm_id ?? "" });
+    const g = al.group || (D.groups.get(al.group_id) || {}).name || "";
+    const alarm = B.alarm(al.alarm_id);
+    const object = (alarm && alarm.object_name) || T("card.alarm", { id: al.alarm_id });
+    return T("dispatch.alert." + al.kind, { group: g, object }) + (al.minutes ? ` (${T("dispatch.minutes", { min: Math.round(al.minutes) })})` : "");
   }
 
   // ---------- the group panel ----------
@@ -253,7 +247,7 @@
     }
     if (D.alerts.length) {
       parts.push(el("ul", { class: "dalerts", "data-testid": "dispatch-alerts" }, D.alerts.map((al) => el("li", {
-        "data-testid": "dispatch-alert", "data-kind": al.kind || al.code || "", "data-alarm-id": al.alarm_id ?? "",
+        "data-testid": "dispatch-alert", "data-kind": al.kind, "data-alarm-id": al.alarm_id,
       },
         el("span", {}, "⏰ " + alertText(al)),
         al.at ? B.timeNode(al.at) : null,

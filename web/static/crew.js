@@ -578,7 +578,7 @@
       if (S.ws !== ws) return;
       S.ws = null;
       if (ev.code === 4401) { location.replace("/login?next=/crew"); return; }
-      if (ev.code === 4403) { S.connState = "offline"; renderConn(); toast(T("forbidden")); return; }
+      if (ev.code === 4403) { S.connState = "offline"; S.group = null; render(); return; } // not in a group: nothing to wait for
       retryLater();
     };
   }
@@ -597,12 +597,14 @@
 
   function handle(msg) {
     switch (msg.type) {
-      case "snapshot": {
-        if (msg.group !== undefined) S.group = msg.group;
+      case "snapshot": { // on every (re)connect: the group and its current assignment, if any
+        S.group = msg.group || null;
+        const list = msg.assignment ? [msg.assignment] : [];
         const ids = new Set();
-        for (const a of msg.assignments || []) { applyAssignment(a, !S.seen.has(a.id) && S.attempts > 0); ids.add(a.id); }
-        for (const id of [...S.assignments.keys()]) if (!ids.has(id)) S.assignments.delete(id);
-        for (const a of msg.assignments || []) S.seen.add(a.id);
+        for (const a of list) { applyAssignment(a, true); ids.add(a.id); }
+        for (const id of [...S.assignments.keys()]) {
+          if (!ids.has(id) && !S.queue.some((q) => q.assignment_id === id)) S.assignments.delete(id);
+        }
         S.attempts = 0;
         S.retryAt = 0;
         S.connState = "online";

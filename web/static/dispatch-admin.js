@@ -96,7 +96,9 @@
       ],
     },
     shifts: {
-      title: "dadmin.shifts", route: ROUTES.shifts, inactive: false,
+      title: "dadmin.shifts", route: ROUTES.shifts, inactive: true,
+      // from a day ago on (current and planned); "show inactive": every shift, cancelled ones too
+      query: (all) => (all ? "?cancelled=true" : `?from=${encodeURIComponent(new Date(Date.now() - 86400000).toISOString())}`),
       columns: [
         ["dadmin.f.group", (s) => el("b", {}, s.group_name || groupName(s.group_id))],
         ["dadmin.f.starts_at", (s) => K.fmtDateTime(s.starts_at)],
@@ -146,9 +148,9 @@
 
   async function loadRefs() {
     const [groups, vehicles, staff] = await Promise.all([
-      K.get(ROUTES.groups + "?all=1").catch(() => []),
-      K.get(ROUTES.vehicles + "?all=1").catch(() => []),
-      K.get(ROUTES.staff + "?all=1").catch(() => []),
+      K.get(ROUTES.groups + "?all=true").catch(() => []),
+      K.get(ROUTES.vehicles + "?all=true").catch(() => []),
+      K.get(ROUTES.staff + "?all=true").catch(() => []),
     ]);
     A.ref.groups = groups;
     A.ref.vehicles = vehicles;
@@ -173,7 +175,7 @@
     }
     try {
       await loadRefs();
-      A.items = await K.get(spec.route + (A.showAll ? "?all=1" : ""));
+      A.items = await K.get(spec.route + (spec.query ? spec.query(A.showAll) : (A.showAll ? "?all=true" : "")));
       if (A.kind === "groups") A.items = A.showAll ? A.ref.groups : A.items;
     } catch (e) {
       A.items = [];
@@ -349,7 +351,7 @@
     button.disabled = true;
     try {
       let saved;
-      if (spec.single) saved = await K.put(spec.route, body);
+      if (spec.single) saved = await K.patch(spec.route, body);
       else if (isNew) saved = await K.post(spec.route, body);
       else saved = await K.patch(`${spec.route}/${A.editing.id}`, body);
       toast(T("dadmin.saved"), true);
@@ -366,7 +368,7 @@
   async function cancelShift(s) {
     if (!confirm(T("dadmin.shift.cancel_confirm", { group: s.group_name || groupName(s.group_id) }))) return;
     try {
-      await K.post(`${ROUTES.shifts}/${s.id}/cancel`, {});
+      await K.del(`${ROUTES.shifts}/${s.id}`);
       toast(T("dadmin.saved"), true);
       await load();
     } catch (e) { toast(T("action.failed") + ": " + e.message); }

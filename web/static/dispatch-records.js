@@ -8,16 +8,21 @@
   const SVG = "http://www.w3.org/2000/svg";
 
   const ROUTES = {
-    groups: "/api/groups?all=1",
-    stats: "/api/dispatch/records",
-    list: "/api/dispatch/records/assignments",
+    groups: "/api/groups?all=true",
+    stats: "/api/records/response",
+    list: "/api/records/assignments",
     settings: "/api/dispatch/settings",
   };
 
   const R = { stats: [], list: [], groups: [], norm: null };
 
+  // the period's days in the post's time zone: [from 00:00, the day after "to" 00:00)
+  function nextDay(d) {
+    const t = new Date(Date.parse(d + "T12:00:00Z") + 86400000);
+    return t.toISOString().slice(0, 10);
+  }
   function query(extra) {
-    const q = new URLSearchParams({ from: $("from").value, to: $("to").value });
+    const q = new URLSearchParams({ from: K.localToIso($("from").value + "T00:00"), to: K.localToIso(nextDay($("to").value) + "T00:00") });
     if ($("group").value) q.set("group_id", $("group").value);
     for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
     return q.toString();
@@ -31,7 +36,6 @@
 
   function setLinks() {
     $("csv").href = `${ROUTES.stats}?${query({ format: "csv" })}`;
-    $("csv-list").href = `${ROUTES.list}?${query({ format: "csv" })}`;
   }
 
   async function load(ev) {

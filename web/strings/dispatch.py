@@ -110,16 +110,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "dispatch.alert.arrive-overdue": {"kk": "{group} уақытында орнына жетпеді: {object}",
                                       "ru": "{group} не прибыла на место вовремя: {object}",
                                       "en": "{group} is not on site in time: {object}"},
+    "dispatch.minutes": {"kk": "{min} мин", "ru": "{min} мин", "en": "{min} min"},
     "dispatch.alert.open": {"kk": "Ашу", "ru": "Открыть", "en": "Open"},
     "dispatch.alert.dismiss": {"kk": "Жасыру", "ru": "Скрыть", "en": "Dismiss"},
-
-    # -- the alarm's timeline (history kinds written by dispatch) -----------------------------------
-    "event.accepted": {"kk": "Топ қабылдады", "ru": "ГБР приняла", "en": "Crew accepted"},
-    "event.en-route": {"kk": "Топ жолда", "ru": "ГБР в пути", "en": "Crew en route"},
-    "event.finished": {"kk": "Топ аяқтады", "ru": "ГБР завершила", "en": "Crew finished"},
-    "event.recalled": {"kk": "Топ кері шақырылды", "ru": "ГБР отозвана", "en": "Crew recalled"},
-    "event.accept-overdue": {"kk": "Уақытында қабылданбады", "ru": "Не принято вовремя", "en": "Not accepted in time"},
-    "event.arrive-overdue": {"kk": "Уақытында жетпеді", "ru": "Не прибыла вовремя", "en": "Not on site in time"},
 
     # -- links in the board's header ---------------------------------------------------------------
     "records.link": {"kk": "Жауап есебі", "ru": "Отчёт реагирования", "en": "Response records"},
@@ -204,8 +197,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "records.to": {"kk": "Дейін", "ru": "По", "en": "To"},
     "records.all_groups": {"kk": "Барлық топтар", "ru": "Все группы", "en": "All groups"},
     "records.show": {"kk": "Көрсету", "ru": "Показать", "en": "Show"},
-    "records.csv": {"kk": "CSV (топтар)", "ru": "CSV (по группам)", "en": "CSV (by group)"},
-    "records.csv_list": {"kk": "CSV (барлық шығулар)", "ru": "CSV (все выезды)", "en": "CSV (every response)"},
+    "records.csv": {"kk": "CSV жүктеу", "ru": "Скачать CSV", "en": "Download CSV"},
     "records.bad_period": {"kk": "Кезеңді дұрыс көрсетіңіз", "ru": "Укажите правильный период",
                            "en": "Give a valid period"},
     "records.by_group": {"kk": "Топтар бойынша", "ru": "По группам", "en": "By group"},
