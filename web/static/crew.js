@@ -160,6 +160,8 @@
     if (!a || a.id === undefined) return;
     const before = S.assignments.get(a.id);
     if (before && before.updated_at && a.updated_at && Date.parse(a.updated_at) < Date.parse(before.updated_at)) return;
+    // a step's answer is the bare assignment; the socket's copy also has the object card: keep both
+    a = before ? { ...before, ...a } : a;
     S.assignments.set(a.id, a);
     // steps the server already has are no longer waiting
     const kept = S.queue.filter((q) => !(q.assignment_id === a.id && (rank(a.status) >= rank(q.status) || ENDED.has(a.status))));
