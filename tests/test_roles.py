@@ -41,7 +41,10 @@ RULES: list[tuple[str, str, frozenset[str]]] = [
     ("POST", r"/api/alarms/handover", ACT),  # an operator's own alarms at shift change
     ("GET", r"/api/audit", frozenset({"admin", "auditor"})),  # the audit trail
     ("GET", r"/history", READ),
-    ("GET", r"/board", READ),
+    ("GET", r"/board", READ),  # a crew member is sent to /crew instead (see REDIRECTS)
+    ("GET", r"/crew", frozenset({"crew"})),  # the crews' phone view
+    ("GET", r"/dispatch/admin", ADMIN),
+    ("GET", r"/dispatch/records", READ),
     ("WS", r"/ws/board", READ),
     ("GET", r"/admin", ADMIN),
     ("GET", r"/api/users(/.*)?", ADMIN),  # user lists are for admins only
@@ -49,6 +52,8 @@ RULES: list[tuple[str, str, frozenset[str]]] = [
     ("GET", r"/api/.*", READ),
     (WRITE_METHODS, r"/api/.*", ADMIN),
 ]
+# A role refused by being sent to its own page: (role, method, path) -> where to.
+REDIRECTS = {("crew", "GET", "/board"): "/crew"}
 # No session needed (the gate's public list) or only a redirect/asset.
 PUBLIC = {("POST", "/api/login"), ("GET", "/login"), ("GET", "/"), ("GET", "/favicon.ico"),
           ("GET", "/static/i18n.js")}
@@ -91,7 +96,7 @@ def test_the_rules_never_let_an_auditor_or_crew_write() -> None:
         if re.search(r"POST|PUT|PATCH|DELETE", methods) and pattern != r"/api/(me|logout)":
             assert "auditor" not in roles and "crew" not in roles, pattern
         if methods != "GET|POST" and "crew" in roles:
-            assert pattern == r"/api/openapi\.json", pattern
+            assert pattern in (r"/api/openapi\.json", r"/crew"), pattern  # the crews' own page
 
 
 async def login(site: Web, role: str) -> httpx.AsyncClient:
@@ -130,6 +135,9 @@ async def test_every_route_allows_exactly_its_roles(site: Web) -> None:
                 if role in allowed:
                     if r.status_code in (401, 403):
                         problems.append(f"{role} {method} {path}: {r.status_code}, expected to be let in")
+                elif (role, method, path) in REDIRECTS:
+                    if r.status_code != 303 or r.headers.get("location") != REDIRECTS[role, method, path]:
+                        problems.append(f"{role} {method} {path}: {r.status_code}, expected a redirect")
                 elif r.status_code != 403:
                     problems.append(f"{role} {method} {path}: {r.status_code}, expected 403")
     finally:
