@@ -46,6 +46,7 @@ class Settings:
     shifts: tuple[str, ...] = ("08:00-20:00", "20:00-08:00")
     # map tile server, e.g. "https://tiles.example/{z}/{x}/{y}.png"; empty: the offline vector map only
     map_tiles: str = ""
+    compliance: dict[str, Any] = field(default_factory=dict)  # raw [compliance] table, read by compliance.settings
 
     @property
     def pgdata(self) -> Path:
@@ -95,6 +96,7 @@ def load(path: str | Path | None = None) -> Settings:
                 window=(int(w[0]), int(w[1])), idle_timeout=float(r.get("idle_timeout", 600.0)),
                 unfinished_timeout=float(r.get("unfinished_timeout", 10.0)),
             ))
+    s.compliance = dict(data.get("compliance", {}))
     s.serial = list(recv.get("serial", []))
     s.modbus = list(recv.get("modbus", []))
     return s
