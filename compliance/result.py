@@ -145,6 +145,21 @@ def _covered(docs: list[dict[str, Any]], start: dt.date, end: dt.date) -> list[t
     return [g for g in gaps if g[0] <= g[1] and g[0] <= end]
 
 
+def continuous_until(docs: list[dict[str, Any]], day: dt.date) -> dt.date | None:
+    """The last day of the unbroken validity that covers `day`, counting renewals registered ahead
+    (None: open-ended)."""
+    cursor = day - dt.timedelta(days=1)
+    while True:
+        nxt = [d["valid_until"] for d in docs
+               if (d["issued_on"] is None or d["issued_on"] <= cursor + dt.timedelta(days=1))
+               and (d["valid_until"] is None or d["valid_until"] > cursor)]
+        if not nxt:
+            return cursor
+        if None in nxt:
+            return None
+        cursor = max(e for e in nxt if e is not None)
+
+
 def require_documents(ctx: Ctx, row: Row, docs: list[dict[str, Any]], what: Text, *,
                       check: Callable[[dict[str, Any]], Text | None] | None = None) -> list[dict[str, Any]]:
     """The common rule for a document-based requirement; returns the documents that count on as_of."""
@@ -184,8 +199,7 @@ def require_documents(ctx: Ctx, row: Row, docs: list[dict[str, Any]], what: Text
         row.add("warning", t(f"{what['kk']}: кезеңнің бір бөлігі құжатпен жабылмаған ({g}).",
                              f"{what['ru']}: часть периода не покрыта документом ({g}).",
                              f"{what['en']}: part of the period is not covered by a document ({g})."))
-    ends = [d["valid_until"] for d in valid]
-    end = None if None in ends else max(e for e in ends if e is not None)
+    end = continuous_until(docs, ctx.as_of)
     if end is not None and end <= ctx.as_of + dt.timedelta(days=ctx.settings.expiry_warn_days):
         row.add("warning", t(f"{what['kk']}: мерзімі {end} аяқталады — ұзартыңыз.",
                              f"{what['ru']}: срок истекает {end} — продлите.",

@@ -21,12 +21,17 @@ MIN_GROUPS = 2
 
 
 async def groups_and_vehicles(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    groups = [dict(r) for r in await ctx.conn.fetch("SELECT id, name, call_sign FROM response_groups ORDER BY id")]
-    vehicles = [dict(r) for r in await ctx.conn.fetch("SELECT id, group_id, plate, model FROM vehicles ORDER BY id")]
+    groups = [r["g"] for r in await ctx.conn.fetch("SELECT to_jsonb(g) AS g FROM response_groups g ORDER BY id")
+              if r["g"].get("active", True)]
+    # to_jsonb: dispatch adds columns (ownership, active) over time; read them when they are there
+    vehicles = [r["v"] for r in await ctx.conn.fetch("SELECT to_jsonb(v) AS v FROM vehicles v ORDER BY id")]
     return groups, vehicles
 
 
-def _owned(ctx: Ctx, d: dict[str, Any]) -> bool:
+def _owned(ctx: Ctx, d: dict[str, Any], v: dict[str, Any]) -> bool:
+    """The certificate shows the vehicle held in ownership (by the organization, when its BIN is set)."""
+    if v.get("ownership", "owned") != "owned" or v.get("active") is False:
+        return False
     bin_ = ctx.settings.organization_bin.strip()
     if d["detail"].get("ownership", "own") != "own":
         return False
@@ -46,7 +51,7 @@ async def check(ctx: Ctx, row: Row) -> None:
         order = [d for d in orders if d["group_id"] == g["id"] and document.valid_on(d, ctx.as_of)]
         staff = [d for d in assign if d["group_id"] == g["id"] and document.valid_on(d, ctx.as_of)]
         own = [v for v in vehicles if v["group_id"] == g["id"]
-               and any(d["vehicle_id"] == v["id"] and _owned(ctx, d) and document.valid_on(d, ctx.as_of)
+               and any(d["vehicle_id"] == v["id"] and _owned(ctx, d, v) and document.valid_on(d, ctx.as_of)
                        for d in certs)]
         pending = [d for d in order + staff if d["review_status"] != "accepted"] + [
             d for d in certs if d["review_status"] != "accepted" and any(d["vehicle_id"] == v["id"] for v in own)]
@@ -112,15 +117,15 @@ async def duty(ctx: Ctx, row: Row, formed: list[dict[str, Any]]) -> None:
 
 async def duty_coverage(ctx: Ctx) -> tuple[float, list[dict[str, Any]]] | None:
     """(share of the period with >= MIN_GROUPS groups on duty, the gaps), or None without shift records."""
-    if not await ctx.conn.fetchval("SELECT to_regclass('public.shifts') IS NOT NULL"):
+    if not await ctx.conn.fetchval("SELECT to_regclass('public.duty_shifts') IS NOT NULL"):
         return None
     start, end = _bounds(ctx)
     end = min(end, ctx.now)
     if end <= start:
         return 100.0, []
     rows = await ctx.conn.fetch(
-        "SELECT group_id, greatest(starts_at, $1) AS a, least(coalesce(ends_at, $2), $2) AS b FROM shifts"
-        " WHERE starts_at < $2 AND coalesce(ends_at, $2) > $1", start, end)
+        "SELECT group_id, greatest(starts_at, $1) AS a, least(ends_at, $2) AS b FROM duty_shifts"
+        " WHERE cancelled_at IS NULL AND starts_at < $2 AND ends_at > $1", start, end)
     return sweep([(r["group_id"], r["a"], r["b"]) for r in rows], start, end)
 
 
@@ -192,12 +197,14 @@ def _p90(values: list[float]) -> float:
 async def response_rows(ctx: Ctx) -> list[dict[str, Any]]:
     """Every alarm of the period that needed a response, with its times (seconds from opening)."""
     start, end = _bounds(ctx)
+    if await ctx.conn.fetchval("SELECT to_regclass('public.assignments') IS NOT NULL"):
+        times = ("(SELECT min(a.dispatched_at) FROM assignments a WHERE a.alarm_id = al.id) AS dispatched_at,"
+                 " (SELECT min(a.on_site_at) FROM assignments a WHERE a.alarm_id = al.id) AS arrived_at")
+    else:
+        times = "NULL::timestamptz AS dispatched_at, NULL::timestamptz AS arrived_at"
     rows = await ctx.conn.fetch(
         "SELECT al.id, al.opened_at, al.acknowledged_at, al.closed_at, al.state, al.priority, al.title, al.outcome,"
-        " o.name AS object,"
-        " (SELECT min(e.at) FROM alarm_events e WHERE e.alarm_id = al.id AND e.kind = 'dispatched') AS dispatched_at,"
-        " (SELECT min(e.at) FROM alarm_events e WHERE e.alarm_id = al.id AND e.kind IN ('on-site', 'arrived'))"
-        "   AS arrived_at"
+        f" o.name AS object, {times}"
         " FROM alarms al LEFT JOIN guarded_objects o ON o.id = al.object_id"
         " WHERE al.kind = 'signal' AND al.priority <= $3 AND al.opened_at >= $1 AND al.opened_at < $2"
         " ORDER BY al.opened_at", start, end, ctx.settings.response_priority_max)
@@ -213,5 +220,29 @@ async def response_rows(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 async def on_duty_eligibility(ctx: Ctx, row: Row) -> None:
-    """Guards who were on a duty shift in the period while not eligible (needs dispatch's shifts)."""
-    return None
+    """Staff who served a duty shift in the period while the person linked to them was not eligible
+    on that day (dispatch refuses such shifts now; this catches older ones and lapsed evidence)."""
+    if not await ctx.conn.fetchval("SELECT to_regclass('public.duty_shift_staff') IS NOT NULL"):
+        return
+    from compliance import personnel
+
+    start, end = _bounds(ctx)
+    rows = await ctx.conn.fetch(
+        "SELECT DISTINCT p.id AS person_id, p.full_name, (d.starts_at AT TIME ZONE $3)::date AS day"
+        " FROM duty_shifts d JOIN duty_shift_staff ss ON ss.shift_id = d.id"
+        " JOIN compliance_personnel p ON p.staff_id = ss.staff_id"
+        " WHERE d.cancelled_at IS NULL AND d.starts_at < $2 AND d.ends_at > $1 ORDER BY 3",
+        start, end, ctx.settings.timezone)
+    bad = []
+    for r in rows:
+        e = await personnel.eligibility(ctx.conn, r["person_id"], as_of=r["day"], settings=ctx.settings)
+        if not e["eligible"]:
+            bad.append({"person_id": r["person_id"], "full_name": r["full_name"], "day": r["day"],
+                        "problems": [p["text"] for p in e["problems"]]})
+    if bad:
+        row.table(t("Талапқа сай емес кезде кезекшілікке шыққандар", "Дежурили, не соответствуя требованиям",
+                    "On duty while not eligible"), bad[:100])
+        names = ", ".join(sorted({b["full_name"] for b in bad}))
+        row.add("not-met", t(f"Талаптарға сай емес қызметкерлер кезекшілікте болған: {names}.",
+                             f"На дежурстве были сотрудники, не соответствующие требованиям: {names}.",
+                             f"Staff served duty shifts while not eligible: {names}."))
