@@ -77,7 +77,7 @@ async def seed(pool: asyncpg.Pool, home: Path, *, settings: ComplianceSettings |
                                   note="сверено с оригиналом / checked against the original")
             return doc
 
-        org = {"holder": ORG, "holder_bin": ORG_BIN}
+        org: dict[str, Any] = {"holder": ORG, "holder_bin": ORG_BIN}
         await reg("security_licence", "21012345", "Лицензия на охранную деятельность",
                   ["Подвид: все виды охранных услуг, включая охрану ОУТО", f"Лицензиат: {ORG}, БИН {ORG_BIN}"],
                   issuer="МВД РК, Комитет по контролю за охранной деятельностью",
