@@ -43,7 +43,8 @@ async def register(conn: asyncpg.Connection, home: Path, kind: str, *, accept: b
 async def build(conn: asyncpg.Connection, home: Path, today: dt.date) -> dict[str, Any]:
     """Everything rows 1-6 need over the period [today - DAYS + 1, today]; returns the ids made."""
     ids: dict[str, Any] = {}
-    await user.create(conn, "admin", "admin-pass-1", "admin")
+    if not await conn.fetchval("SELECT 1 FROM users WHERE username = 'admin'"):
+        await user.create(conn, "admin", "admin-pass-1", "admin")
     g = [await conn.fetchval("INSERT INTO response_groups (name) VALUES ($1) RETURNING id", n) for n in ("G1", "G2")]
     v = [await conn.fetchval("INSERT INTO vehicles (group_id, plate) VALUES ($1, $2) RETURNING id", gid, p)
          for gid, p in zip(g, ("111 AAA 02", "222 BBB 02"), strict=True)]
