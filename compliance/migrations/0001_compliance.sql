@@ -107,3 +107,8 @@ CREATE TABLE compliance_backups (
     made_by       text NOT NULL
 );
 CREATE INDEX compliance_backups_time ON compliance_backups (finished_at DESC);
+
+-- History the runtime may add to but never change (see console 0010): each check run, each backup.
+SELECT kuzet_append_only('compliance_check_runs');
+SELECT kuzet_append_only('compliance_check_results');
+SELECT kuzet_append_only('compliance_backups');
