@@ -241,9 +241,11 @@ async def store_run(conn: asyncpg.Connection, results: list[CheckResult], *, act
             [r.to_dict() for r in results])
         await conn.executemany("INSERT INTO compliance_check_results (run_id, row_id, status) VALUES ($1, $2, $3)",
                                [(run_id, r.row, r.status) for r in results])
-        await audit.append(conn, [audit.Entry(actor, "compliance.checked", "check_run", str(run_id),
+        # The system evaluates and keeps the run; who asked is in the detail (an auditor's reading of
+        # the checks is not a change they made).
+        await audit.append(conn, [audit.Entry("system:compliance", "compliance.checked", "check_run", str(run_id),
                                               {"period_from": period_from, "period_to": period_to,
-                                               "statuses": statuses})])
+                                               "statuses": statuses, "requested_by": actor})])
     return run_id
 
 

@@ -48,6 +48,9 @@ RULES: list[tuple[str, str, frozenset[str]]] = [
     ("WS", r"/ws/board", READ),
     ("GET", r"/admin", ADMIN),
     ("GET", r"/api/users(/.*)?", ADMIN),  # user lists are for admins only
+    # compliance: documents and personnel files hold personal data; operators get the warnings only
+    ("GET", r"/api/(documents|personnel)(/.*)?", frozenset({"admin", "auditor"})),
+    ("GET", r"/api/compliance/(checks|backups)(/.*)?", frozenset({"admin", "auditor"})),
     # the convention for everything else under /api
     ("GET", r"/api/.*", READ),
     (WRITE_METHODS, r"/api/.*", ADMIN),

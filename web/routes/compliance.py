@@ -22,6 +22,7 @@ from pydantic import Field
 
 from compliance import backup, check, document, personnel
 from compliance.settings import ComplianceSettings
+from console import edit
 from console.user import User
 from web import auth
 from web.routes.common import Admin, KuzetJSON, Reader, _Body, _pool, reply
@@ -42,8 +43,9 @@ def _today(request: Request) -> dt.date:
     return dt.datetime.now(ZoneInfo(_settings(request).timezone)).date()
 
 
-def _invalid(field: str, message: str) -> HTTPException:
-    return HTTPException(422, detail=f"{field}: {message}")
+def _invalid(field: str, message: str) -> edit.Invalid:
+    """A 422 in the house's shape (web.errors: `errors` with the field, `detail` one English line)."""
+    return edit.Invalid(f"{field}: {message}", field=field)
 
 
 def _date(field: str, value: str | None) -> dt.date | None:
@@ -117,8 +119,9 @@ async def register_document(
                 person_id=_int("person_id", person_id), group_id=_int("group_id", group_id),
                 vehicle_id=_int("vehicle_id", vehicle_id))
     except document.DocumentError as e:
-        raise HTTPException(413 if e.field == "file" and "limit" in e.message else 422,
-                            detail=f"{e.field}: {e.message}") from None
+        if e.field == "file" and "limit" in e.message:
+            raise HTTPException(413, detail=f"{e.field}: {e.message}") from None
+        raise _invalid(e.field, e.message) from None
     return reply(doc, 201)
 
 
@@ -214,8 +217,8 @@ class PersonPatch(_Body):
     note: str | None = Field(None, max_length=2000)
 
 
-def _person_error(e: personnel.PersonError) -> HTTPException:
-    return HTTPException(422, detail=f"{e.field}: {e.message}")
+def _person_error(e: personnel.PersonError) -> edit.Invalid:
+    return _invalid(e.field, e.message)
 
 
 @router.get("/personnel", tags=["compliance"], summary="Heads and guards with their eligibility today")
@@ -327,7 +330,7 @@ async def checks(request: Request, me: Viewer,
     start, to = _period(request, period_from, period_to)
     async with _pool(request).acquire() as conn:
         results = await check.run_all(conn, period_from=start, period_to=to, settings=request.app.state.settings)
-        run_id = await check.store_run(conn, results, actor=me.username)
+        run_id = await check.store_run(conn, results, actor=me.username)  # the system records it, for me
     return reply({"period_from": start, "period_to": to, "overall": check.overall(results), "run_id": run_id,
                   "results": [r.to_dict() for r in results]})
 
