@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from console import config, db
-from kuzet import __version__, admin_cli
+from kuzet import __version__, admin_cli, compliance_cmd
 from kuzet.runtime import DOMAINS, System
 
 log = logging.getLogger("kuzet")
@@ -143,6 +146,30 @@ async def _audit_verify(settings: config.Settings, files: list[str]) -> int:
     return 1
 
 
+async def _compliance_export(args: argparse.Namespace, settings: config.Settings) -> int:
+    """`kuzet compliance export`: gather the period's evidence and write the signed ZIP."""
+    from compliance import export
+
+    tz = ZoneInfo(settings.timezone)
+    start, end = compliance_cmd.period(args, datetime.now(tz).date())
+    out = Path(args.out)
+    embedded, _owner, app_dsn = await asyncio.to_thread(_open_database, settings)
+    try:
+        conn = await db.connect(app_dsn)
+        try:
+            manifest = await export.export_bundle(
+                conn, out, home=settings.home, period_from=start, period_to=end, lang=args.lang,
+                settings=settings, actor=f"cli:{getpass.getuser()}",
+                progress=lambda msg: print(f"  {msg}", flush=True))
+        finally:
+            await conn.close()
+    finally:
+        if embedded:
+            embedded.stop()
+    print(f"evidence bundle {out}: {len(manifest['files'])} files, period {start} .. {end}, report in {args.lang}")
+    return 0
+
+
 async def _has_schema(conn: Any) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass('public.signals') IS NOT NULL"))
 
@@ -221,6 +248,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--home")
 
     admin_cli.add_arguments(sub)
+    compliance_cmd.add_arguments(sub.add_parser("compliance", help="the evidence bundle: export, verify, public key"))
     return parser
 
 
@@ -258,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(backup_cli.backup_command(_settings(args), args.out, check=not args.no_verify))
         return asyncio.run(backup_cli.restore_command(_settings(args), args.file, into=args.into,
                                                       replace=args.replace))
+    if args.cmd == "compliance":
+        if args.compliance == "verify":
+            return compliance_cmd.verify(args)
+        if args.compliance == "key":
+            return compliance_cmd.key(args, _settings(args).home)
+        return asyncio.run(_compliance_export(args, _settings(args)))
     if args.cmd == "sim":
         from receivers.sim import dc09 as sim_dc09
         from receivers.sim import modbus_panel as sim_modbus

@@ -31,6 +31,7 @@ ANY = frozenset(ROLES)
 READ = frozenset(auth.READ_ROLES)  # admin, operator, auditor: the board and its history
 ACT = frozenset(auth.ACT_ROLES)  # admin, operator: acting on alarms
 ADMIN = frozenset(auth.ADMIN_ROLES)
+COMPLIANCE = frozenset({"admin", "auditor"})
 WRITE_METHODS = "POST|PUT|PATCH|DELETE"
 
 # (methods, path) -> the roles that may call it. First match wins; the last two are the convention.
@@ -51,6 +52,8 @@ RULES: list[tuple[str, str, frozenset[str]]] = [
     # compliance: documents and personnel files hold personal data; operators get the warnings only
     ("GET", r"/api/(documents|personnel)(/.*)?", frozenset({"admin", "auditor"})),
     ("GET", r"/api/compliance/(checks|backups)(/.*)?", frozenset({"admin", "auditor"})),
+    ("GET", r"/compliance", COMPLIANCE),  # the auditor's page
+    ("GET", r"/api/compliance/(key|export)", COMPLIANCE),
     # the convention for everything else under /api
     ("GET", r"/api/.*", READ),
     (WRITE_METHODS, r"/api/.*", ADMIN),
