@@ -15,8 +15,19 @@ English msg and a `message` in the user's language, see web/errors.py), 429 too 
 
 from fastapi import APIRouter
 
-from web.routes import (admin, alarms, compliance, evidence, history, imports, objects, session, signals, system,
-                        users)
+from web.routes import (
+                        admin,
+                        alarms,
+                        compliance,
+                        evidence,
+                        history,
+                        imports,
+                        objects,
+                        session,
+                        signals,
+                        system,
+                        users,
+)
 
 PUBLIC: list[APIRouter] = [session.public]
 ROUTERS: list[APIRouter] = [session.router, alarms.router, objects.router, signals.router, system.router,
