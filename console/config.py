@@ -1,4 +1,15 @@
-"""Configuration: `$KUZET_HOME`, the database, and the receivers, from TOML and the environment."""
+"""Configuration: `$KUZET_HOME`, the database, the web and the receivers, from TOML and the environment.
+
+The TOML file is checked against `FileConfig` (pydantic) before anything starts: a missing file, bad
+TOML, a value of the wrong type or a key Kuzet does not know (a typo such as `[wbe]` or `prot = 7000`
+would otherwise leave the defaults in force, silently) is a `ConfigError` whose text is one line
+naming the file, the key and the problem.
+
+Adding a setting: a field on the section's model below (every section forbids unknown keys), with
+its default, and where the runtime reads it. A new section (`[dispatch]`, `[compliance]` ...) is a
+new `_Section` subclass, a field of that type on `FileConfig` and one on `Settings` (the parsed
+section object itself: `settings.dispatch.arrival_timeout`), copied over in `load`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +17,98 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
-@dataclass(slots=True)
-class Dc09Config:
+class ConfigError(ValueError):
+    """A configuration Kuzet cannot run with; the message is one line for the user."""
+
+
+class _Section(BaseModel):
+    # strict: TOML has real types, so "7000" for a port is a mistake worth saying; unknown keys are
+    # refused so that a misspelt key does not quietly leave the default in force
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Dc09Config(_Section):
+    """One `[[receivers.dc09]]` table."""
+
     host: str = "127.0.0.1"
-    port: int = 7000
+    port: Annotated[int, Field(ge=0, le=65535)] = 7000
     tcp: bool = True
     udp: bool = True
-    window: tuple[int, int] = (40, 20)  # accepted timestamp skew: seconds in the past, in the future
-    idle_timeout: float = 600.0  # a panel connection silent this long is closed
-    unfinished_timeout: float = 10.0  # a half frame left hanging this long is recorded and the connection closed
+    # accepted timestamp skew: seconds in the past, in the future
+    window: Annotated[tuple[int, int], Field(strict=False)] = (40, 20)
+    idle_timeout: Annotated[float, Field(gt=0)] = 600.0  # a panel connection silent this long is closed
+    unfinished_timeout: Annotated[float, Field(gt=0)] = 10.0  # a half frame left hanging this long is recorded and the connection closed
+
+
+class DatabaseSection(_Section):
+    url: str | None = None  # the schema owner's (migrations); KUZET_DATABASE_URL wins
+    app_url: str | None = None  # the runtime role's; KUZET_APP_DATABASE_URL wins
+
+
+class WebSection(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    trusted_proxies: list[str] = Field(default_factory=list)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    body_limit: Annotated[int, Field(gt=0)] = 1 << 20
+    map_tiles: str = ""
+    map_url: str = ""  # the crews' phone view: a map link with "{lat}"/"{lon}"
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tiles(cls, v: str) -> str:
+        if v and not (v.startswith(("https://", "http://", "/")) and all(k in v for k in ("{z}", "{x}", "{y}"))):
+            raise ValueError("a URL with {z}, {x} and {y}, e.g. https://tiles.example/{z}/{x}/{y}.png")
+        return v
+
+
+class ReceiversSection(_Section):
+    dc09: list[Dc09Config] | None = None  # absent: one DC-09 receiver with the defaults
+    # checked by the receivers' own configuration classes when the post starts (kuzet.runtime)
+    serial: list[dict[str, Any]] = Field(default_factory=list)
+    modbus: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FileConfig(_Section):
+    """The whole TOML file (README, "Configuration")."""
+
+    home: str | None = None
+    timezone: str = "Asia/Almaty"
+    dedup_window: Annotated[float, Field(gt=0)] = 120.0
+    shifts: list[str] | None = None
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    web: WebSection = Field(default_factory=WebSection)
+    receivers: ReceiversSection = Field(default_factory=ReceiversSection)
+    # checked by compliance's own settings class when the post starts (kuzet.runtime.check_settings)
+    compliance: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Almaty)") from None
+        return v
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            from console.shiftstats import parse_shifts  # checked at start-up, not at the first report
+
+            try:
+                parse_shifts(tuple(v))
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("shifts: ")) from None
+        return v
 
 
 @dataclass(slots=True)
@@ -47,10 +138,47 @@ class Settings:
     # map tile server, e.g. "https://tiles.example/{z}/{x}/{y}.png"; empty: the offline vector map only
     map_tiles: str = ""
     compliance: dict[str, Any] = field(default_factory=dict)  # raw [compliance] table, read by compliance.settings
+    config_file: Path | None = None  # where these settings came from, for messages
 
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """("receivers", "dc09", 0, "port") -> "receivers.dc09[0].port"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problem(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        msg += f", not {err['input']!r}"
+    return msg[:1].lower() + msg[1:]
+
+
+def parse(text: str, path: str | Path = "<config>") -> FileConfig:
+    """Check a configuration file's text; `ConfigError` (one line) if it is not one Kuzet can run."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return FileConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{path}: {_key(first['loc'])}: {_problem(dict(first))}{more}") from None
 
 
 def load(path: str | Path | None = None) -> Settings:
@@ -58,45 +186,32 @@ def load(path: str | Path | None = None) -> Settings:
     s = Settings()
     if path is None:
         return s
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    if "home" in data:
-        s.home = Path(data["home"]).resolve()
-    db = data.get("database", {})
-    if db.get("url") and not os.environ.get("KUZET_DATABASE_URL"):
-        s.database_url = db["url"]
-    if db.get("app_url") and not os.environ.get("KUZET_APP_DATABASE_URL"):
-        s.app_database_url = db["app_url"]
-    web = data.get("web", {})
-    s.web_host = web.get("host", s.web_host)
-    s.web_port = int(web.get("port", s.web_port))
-    s.trusted_proxies = [str(p) for p in web.get("trusted_proxies", s.trusted_proxies)]
-    s.tls_cert = web.get("tls_cert", s.tls_cert)
-    s.tls_key = web.get("tls_key", s.tls_key)
-    s.body_limit = int(web.get("body_limit", s.body_limit))
-    s.map_tiles = str(web.get("map_tiles", s.map_tiles))
-    s.map_url = str(web.get("map_url", s.map_url))
-    s.timezone = data.get("timezone", s.timezone)
-    if "shifts" in data:
-        from console.shiftstats import parse_shifts  # checked at start-up, not at the first report
-
-        s.shifts = tuple(str(x) for x in data["shifts"])
-        parse_shifts(s.shifts)
-    if s.map_tiles and not (s.map_tiles.startswith(("https://", "http://", "/"))
-                            and all(k in s.map_tiles for k in ("{z}", "{x}", "{y}"))):
-        raise ValueError("web.map_tiles: a URL with {z}, {x} and {y}, e.g. https://tiles.example/{z}/{x}/{y}.png")
-    s.dedup_window = float(data.get("dedup_window", s.dedup_window))
-    recv = data.get("receivers", {})
-    if "dc09" in recv:
-        s.dc09 = []
-        for r in recv["dc09"]:
-            w = r.get("window", [40, 20])
-            s.dc09.append(Dc09Config(
-                host=r.get("host", "127.0.0.1"), port=int(r.get("port", 7000)),
-                tcp=bool(r.get("tcp", True)), udp=bool(r.get("udp", True)),
-                window=(int(w[0]), int(w[1])), idle_timeout=float(r.get("idle_timeout", 600.0)),
-                unfinished_timeout=float(r.get("unfinished_timeout", 10.0)),
-            ))
-    s.compliance = dict(data.get("compliance", {}))
-    s.serial = list(recv.get("serial", []))
-    s.modbus = list(recv.get("modbus", []))
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the configuration: {getattr(exc, 'strerror', None) or exc}") from None
+    f = parse(text, p)
+    s.config_file = p
+    if f.home is not None:
+        s.home = Path(f.home).resolve()
+    if f.database.url and not os.environ.get("KUZET_DATABASE_URL"):
+        s.database_url = f.database.url
+    if f.database.app_url and not os.environ.get("KUZET_APP_DATABASE_URL"):
+        s.app_database_url = f.database.app_url
+    w = f.web
+    s.web_host, s.web_port, s.trusted_proxies = w.host, w.port, list(w.trusted_proxies)
+    s.tls_cert, s.tls_key, s.body_limit, s.map_tiles = w.tls_cert, w.tls_key, w.body_limit, w.map_tiles
+    s.map_url = w.map_url
+    s.timezone = f.timezone
+    if f.shifts is not None:
+        s.shifts = tuple(f.shifts)
+    s.dedup_window = f.dedup_window
+    if f.receivers.dc09 is not None:
+        s.dc09 = list(f.receivers.dc09)
+    s.serial = list(f.receivers.serial)
+    s.modbus = list(f.receivers.modbus)
+    s.compliance = dict(f.compliance)
     return s

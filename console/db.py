@@ -388,6 +388,8 @@ async def wait_ready(dsn: str, seconds: float = 10.0) -> None:
             conn = await asyncpg.connect(dsn)
             await conn.close()
             return
+        except asyncpg.InvalidAuthorizationSpecificationError:
+            raise  # a wrong password or an unknown role does not get better by waiting
         except (OSError, asyncpg.PostgresError):
             if asyncio.get_running_loop().time() > deadline:
                 raise

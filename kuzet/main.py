@@ -9,6 +9,7 @@ import logging
 import signal
 import subprocess
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,17 @@ from zoneinfo import ZoneInfo
 
 from console import config, db
 from kuzet import __version__, admin_cli, compliance_cmd
-from kuzet.runtime import DOMAINS, System
+from kuzet.runtime import DOMAINS, StartupError, System, check_receivers
 
 log = logging.getLogger("kuzet")
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
+    """The configuration file (if any) checked whole, the receivers' tables included: `ConfigError`."""
     s = config.load(getattr(args, "config", None))
     if getattr(args, "home", None):
         s.home = Path(args.home).resolve()
+    check_receivers(s)
     return s
 
 
@@ -41,12 +44,14 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
 
     system = System(settings)
     sims: list[subprocess.Popen[bytes]] = []
+    started = False
     try:
         if demo:
             from kuzet import demo as demo_mod
 
             sims = demo_mod.start_line_simulators(settings.home, rate=rate)
         await system.start()
+        started = True
         assert system.pool is not None
         print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
         for r in system.receivers:
@@ -72,7 +77,8 @@ async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: floa
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
-        print("Kuzet stopped.", flush=True)
+        if started:
+            print("Kuzet stopped.", flush=True)
     return 0
 
 
@@ -253,12 +259,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. A configuration Kuzet cannot use: one line on stderr, exit code 2; a post that
+    cannot start (port taken, database refusing, data directory not writable): one line, exit code 1,
+    everything already started stopped. The traceback only with -v."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return _dispatch(parser, args)
+    except config.ConfigError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"kuzet: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"kuzet: {exc}", file=sys.stderr)
+        return 1
 
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.cmd in ("demo", "run"):
         s = _settings(args)
         if args.cmd == "demo":

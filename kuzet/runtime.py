@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 import uvicorn
@@ -16,7 +19,7 @@ import uvicorn
 from console import audit, db, eventcodes
 from console.account import CHANNEL_ACCOUNTS, AccountDirectory
 from console.alarm import AlarmEngine
-from console.config import Settings
+from console.config import ConfigError, Settings
 from console.store import SignalStore
 from console.supervision import Supervisor
 from receivers.receiver import Receiver
@@ -26,6 +29,59 @@ log = logging.getLogger("kuzet")
 # Every domain that owns tables, in dependency order: each one's migrations may refer to the tables
 # of those before it.
 DOMAINS = ("console", "dispatch", "compliance")
+
+
+class StartupError(RuntimeError):
+    """The post could not start: what, and where, in one line for the user."""
+
+
+def check_receivers(settings: Settings) -> None:
+    """The `[[receivers.serial]]` and `[[receivers.modbus]]` tables as their receivers read them:
+    `ConfigError` (one line, naming the table) before anything starts."""
+    if not settings.serial and not settings.modbus:
+        return
+    from receivers.modbus.poller import ModbusConfig
+    from receivers.serial.transport import SerialConfig
+
+    where = settings.config_file or "<config>"
+    for kind, tables, read in (("serial", settings.serial, lambda t, i: SerialConfig.from_table(t, index=i)),
+                               ("modbus", settings.modbus, lambda t, i: ModbusConfig.from_table(t, index=i))):
+        for i, table in enumerate(tables):
+            try:
+                read(table, i)
+            except (ValueError, TypeError, KeyError) as exc:
+                detail = str(exc).split(": ", 1)[-1] if str(exc).startswith("[[") else str(exc)
+                raise ConfigError(f"{where}: receivers.{kind}[{i}]: {detail}") from None
+
+
+def _dsn_where(dsn: str) -> str:
+    """user@host:port/database of a DSN, without the password."""
+    u = urlsplit(dsn)
+    host = unquote(u.hostname or "") or parse_qs(u.query).get("host", ["localhost"])[0]
+    port = f":{u.port}" if u.port else ""
+    return f"{unquote(u.username or '')}@{host}{port}{u.path or '/'}"
+
+
+@contextlib.asynccontextmanager
+async def _database_step(dsn: str) -> AsyncIterator[None]:
+    """What goes wrong reaching the database, said in one line."""
+    try:
+        yield
+    except asyncpg.InvalidPasswordError:
+        raise StartupError(f"the database refused the password of {_dsn_where(dsn)}") from None
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:
+        raise StartupError(f"the database refused {_dsn_where(dsn)}: {exc}") from None
+    except asyncpg.InvalidCatalogNameError:
+        raise StartupError(f"the database {_dsn_where(dsn)} does not exist") from None
+    except OSError as exc:
+        raise StartupError(f"cannot reach the database {_dsn_where(dsn)}: {exc.strerror or exc}") from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound here so that a port already in use is a clear error (uvicorn would
+    log it and exit the process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 class UvicornServer(uvicorn.Server):
@@ -59,7 +115,10 @@ class System:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
+        """Start every part; `StartupError` (one line: what and where) if one cannot start. The caller
+        stops what did start (`stop`)."""
         s = self.settings
+        self._check_home()
         # Migrations run as the schema's owner; everything else as the runtime role, which owns
         # nothing and may not change the history (README, "Security").
         if s.database_url:
@@ -67,19 +126,28 @@ class System:
             self.dsn = s.app_database_url or s.database_url
         else:
             self._embedded = db.EmbeddedServer(s.pgdata)
-            self.owner_dsn = await asyncio.to_thread(self._embedded.start)
+            try:
+                self.owner_dsn = await asyncio.to_thread(self._embedded.start)
+            except db.DataPathError as exc:
+                raise StartupError(str(exc)) from None
+            except OSError as exc:
+                raise StartupError(f"cannot start the embedded database in {s.pgdata}: {exc.strerror or exc}") from None
             self.dsn = self._embedded.app_dsn
-        await db.wait_ready(self.owner_dsn)
-        runtime_role = await db.role_of(self.dsn) if self.dsn != self.owner_dsn else db.RUNTIME_ROLE
+        async with _database_step(self.owner_dsn):
+            await db.wait_ready(self.owner_dsn)
+        async with _database_step(self.dsn):
+            runtime_role = await db.role_of(self.dsn) if self.dsn != self.owner_dsn else db.RUNTIME_ROLE
         if self.dsn == self.owner_dsn:
             log.warning("the runtime connects to the database as the schema's owner: set [database] app_url"
                         " (KUZET_APP_DATABASE_URL) to a role that owns nothing (README, \"Security\")")
-        conn = await db.connect(self.owner_dsn)
+        async with _database_step(self.owner_dsn):
+            conn = await db.connect(self.owner_dsn)
         try:
             await db.migrate(conn, DOMAINS, runtime_role=runtime_role)
         finally:
             await conn.close()
-        self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
+        async with _database_step(self.dsn):
+            self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
         await self.directory.load(self.pool)
         self._listener = await asyncpg.connect(self.dsn)
         await self._listener.add_listener(CHANNEL_ACCOUNTS, self._accounts_changed)
@@ -95,6 +163,15 @@ class System:
             await self._start_receivers()
         if self.with_web:
             await self._start_web()
+
+    def _check_home(self) -> None:
+        home = self.settings.home
+        try:
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as the embedded server keeps it
+            with tempfile.TemporaryFile(dir=home):
+                pass
+        except OSError as exc:
+            raise StartupError(f"cannot write the data directory {home}: {exc.strerror or exc}") from None
 
     def _accounts_changed(self, *_: object) -> None:
         async def reload() -> None:
@@ -120,7 +197,12 @@ class System:
                              host=c.host, port=c.port, tcp=c.tcp, udp=c.udp, window=c.window,
                              idle_timeout=c.idle_timeout, unfinished_timeout=c.unfinished_timeout,
                              is_known_code=eventcodes.is_known)
-            await srv.start()
+            try:
+                await srv.start()
+            except OSError as exc:
+                await srv.stop()  # the TCP side may be listening already
+                raise StartupError(f"cannot listen for DC-09 ({srv.name}) on {c.host}:{c.port}:"
+                                   f" {exc.strerror or exc}") from None
             self.receivers.append(srv)
         if self.settings.serial:
             from receivers.serial.transport import from_settings as serial_receivers
@@ -143,8 +225,13 @@ class System:
         assert self.pool is not None
         app = create_app(self.pool, self.dsn, health=self.health, settings=self.settings, domains=DOMAINS)
         config = server_config(app, self.settings)
+        try:
+            sock = _bind(self.settings.web_host, self.settings.web_port)
+        except OSError as exc:
+            raise StartupError(f"cannot listen for the web on {self.settings.web_host}:{self.settings.web_port}:"
+                               f" {exc.strerror or exc}") from None
         self._web = UvicornServer(config)
-        self._web_task = asyncio.create_task(self._web.serve(), name="web")
+        self._web_task = asyncio.create_task(self._web.serve(sockets=[sock]), name="web")
         while not self._web.started:
             if self._web_task.done():
                 self._web_task.result()  # raises why it could not start (port taken, ...)
