@@ -79,7 +79,15 @@ async def test_with_v_the_traceback_is_shown_too(tmp_path: Path) -> None:
     assert code == 2 and "Traceback" in err and err.strip().endswith("wbe: unknown key")
 
 
-def test_the_configuration_model_takes_what_the_readme_shows(tmp_path: Path) -> None:
+def test_the_readme_configuration_passes_the_check() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Configuration"):]
+    example = section[section.index("```toml") + len("```toml"):section.index("```", section.index("```toml") + 7)]
+    f = config.parse(example, "README.md")
+    assert f.web.port == 8000 and f.receivers.dc09 is not None and f.receivers.dc09[0].window == (40, 20)
+
+
+def test_a_config_file_sets_the_settings(tmp_path: Path) -> None:
     path = tmp_path / "kuzet.toml"
     path.write_text('home = "/srv/kuzet"\ntimezone = "Asia/Almaty"\n[database]\nurl = "postgresql://o@db/kuzet"\n'
                     '[web]\nhost = "0.0.0.0"\nport = 8080\n[[receivers.dc09]]\nhost = "0.0.0.0"\nport = 7001\n'
