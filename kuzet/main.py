@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from console import config, db
 from kuzet import __version__, admin_cli, compliance_cmd
-from kuzet.runtime import DOMAINS, StartupError, System, check_receivers
+from kuzet.runtime import DOMAINS, StartupError, System, check_settings
 
 log = logging.getLogger("kuzet")
 
@@ -27,7 +27,7 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     s = config.load(getattr(args, "config", None))
     if getattr(args, "home", None):
         s.home = Path(args.home).resolve()
-    check_receivers(s)
+    check_settings(s)
     return s
 
 

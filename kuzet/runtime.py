@@ -35,15 +35,23 @@ class StartupError(RuntimeError):
     """The post could not start: what, and where, in one line for the user."""
 
 
-def check_receivers(settings: Settings) -> None:
-    """The `[[receivers.serial]]` and `[[receivers.modbus]]` tables as their receivers read them:
-    `ConfigError` (one line, naming the table) before anything starts."""
+def check_settings(settings: Settings) -> None:
+    """The tables the domains and receivers read themselves (`[compliance]`, `[[receivers.serial]]`,
+    `[[receivers.modbus]]`), checked as they read them: `ConfigError` (one line, naming the table)
+    before anything starts."""
+    where = settings.config_file or "<config>"
+    if settings.compliance:
+        from compliance.settings import ComplianceSettings
+
+        try:
+            ComplianceSettings.load(settings)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: compliance: {str(exc).removeprefix('[compliance]: ')}") from None
     if not settings.serial and not settings.modbus:
         return
     from receivers.modbus.poller import ModbusConfig
     from receivers.serial.transport import SerialConfig
 
-    where = settings.config_file or "<config>"
     for kind, tables, read in (("serial", settings.serial, lambda t, i: SerialConfig.from_table(t, index=i)),
                                ("modbus", settings.modbus, lambda t, i: ModbusConfig.from_table(t, index=i))):
         for i, table in enumerate(tables):

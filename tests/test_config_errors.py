@@ -30,6 +30,7 @@ BAD_CONFIGS = [
     ('[[receivers.modbus]]\nname = "gw"\n', "receivers.modbus[0]: gw: no [[receivers.modbus.devices]]"),
     ('timezone = "Asia/Almatyy"\n', "timezone: unknown time zone 'Asia/Almatyy'"),
     ('dedup_window = "2m"\n', "dedup_window: input should be a valid number"),
+    ("[compliance]\nexpiry_warn_dayz = 30\n", "compliance: unknown setting(s) expiry_warn_dayz"),
 ]
 
 
