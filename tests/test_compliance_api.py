@@ -3,16 +3,17 @@ role-checked route, the auditor reads everything and changes nothing, operators 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import json
 import os
 from pathlib import Path
-
-import pytest
 
 from compliance import document
 from tests import compliance_post as post
 from tests.test_web_api import Web, web  # noqa: F401  (the fixture)
+from tests.test_web_hardening import _status_line
 
 TODAY = dt.date.today()
 
@@ -57,16 +58,22 @@ async def test_upload_is_checked_by_content(web: Web, tmp_path: Path) -> None:  
         assert {d["number"] for d in listed} == {"L-77", "L-78"}
 
 
-async def test_upload_size_limit(web: Web, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    from compliance.settings import ComplianceSettings
-    from web.routes import compliance as routes
-
+async def test_upload_size_limit(web: Web, tmp_path: Path) -> None:  # noqa: F811
     # the limit is a setting ([compliance] upload_max_bytes): one byte less than the file
-    monkeypatch.setattr(routes, "_settings", lambda _r: ComplianceSettings(upload_max_bytes=len(post.pdf()) - 1))
+    web.app.state.settings.compliance = {"upload_max_bytes": len(post.pdf()) - 1}
     async with web.login("admin") as c:
         r = await upload(c, post.pdf())
         assert r.status_code == 413 and "limit" in r.json()["detail"]
         assert (await c.get("/api/documents")).json() == []
+    # a body declared far over the limit is refused before it is read (web.app.BodyLimit: the default
+    # upload_max_bytes, 20 MiB, plus 1 MiB for the form's other fields)
+    port = int(web.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /api/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (22 << 20))
+    status, body = await asyncio.wait_for(_status_line(reader), 10)
+    writer.close()
+    assert status == 413 and json.loads(body)["limit"] == 21 << 20
 
 
 async def test_files_only_through_the_role_checked_route(web: Web, tmp_path: Path) -> None:  # noqa: F811

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from compliance.settings import ComplianceSettings
 from console import edit
 from console.config import Settings
 from console.user import User
@@ -258,7 +259,9 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.mount("/static", _Assets(directory=STATIC), name="static")
 
     app.add_middleware(auth.Gate, pool_of=lambda: pool)
-    app.add_middleware(BodyLimit, default=app.state.settings.body_limit)
+    # Document uploads: the compliance setting upload_max_bytes, plus room for the form's other fields
+    limits = {**BODY_LIMITS, "/api/documents": ComplianceSettings.load(app.state.settings).upload_max_bytes + MiB}
+    app.add_middleware(BodyLimit, default=app.state.settings.body_limit, limits=limits)
     app.add_middleware(SecurityHeaders)  # also covers the gate's and the body limit's own answers
     if app.state.settings.trusted_proxies:
         # Outermost: the client address (login throttle, audit) and the scheme (HSTS, secure cookie)
