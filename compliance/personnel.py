@@ -13,6 +13,7 @@ older than `screening_max_age_days` no longer counts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -324,3 +325,34 @@ async def staff_eligibility(conn: asyncpg.Connection | asyncpg.Pool, staff_id: i
     if pid is None:
         return None
     return await eligibility(conn, pid, as_of=on, settings=settings)
+
+
+ShiftCheck = Callable[[asyncpg.Connection, int, dt.datetime, dt.datetime], Awaitable[str | None]]
+
+
+def shift_eligibility(settings: Any = None) -> ShiftCheck:
+    """The check dispatch runs for each staff member put on a duty shift (dispatch does not import
+    compliance; the web hands this to it as `app.state.shift_eligibility`): why they may not serve
+    from `starts_at` to `ends_at`, or None. Eligibility is judged on the shift's first and last day
+    (post time), so a certificate that lapses during the shift refuses it too. A staff member with
+    no personnel record is refused unless `shift_requires_personnel` is off: nothing proves they
+    may serve."""
+    s = ComplianceSettings.load(settings)
+
+    async def check(conn: asyncpg.Connection, staff_id: int, starts_at: dt.datetime,
+                    ends_at: dt.datetime) -> str | None:
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(s.timezone)
+        days = sorted({starts_at.astimezone(tz).date(), ends_at.astimezone(tz).date()})
+        for day in days:
+            e = await staff_eligibility(conn, staff_id, on=day, settings=s)
+            if e is None:
+                if s.shift_requires_personnel:
+                    return "no personnel record in compliance (citizenship, age, training and certificates unknown)"
+                return None
+            if not e["eligible"]:
+                return f"not eligible on {day}: " + "; ".join(p["text"]["en"] for p in e["problems"])
+        return None
+
+    return check

@@ -233,6 +233,19 @@ async def on_duty_eligibility(ctx: Ctx, row: Row) -> None:
         " JOIN compliance_personnel p ON p.staff_id = ss.staff_id"
         " WHERE d.cancelled_at IS NULL AND d.starts_at < $2 AND d.ends_at > $1 ORDER BY 3",
         start, end, ctx.settings.timezone)
+    unlinked = await ctx.conn.fetch(
+        "SELECT DISTINCT s.id, s.full_name FROM duty_shifts d JOIN duty_shift_staff ss ON ss.shift_id = d.id"
+        " JOIN staff s ON s.id = ss.staff_id LEFT JOIN compliance_personnel p ON p.staff_id = s.id"
+        " WHERE d.cancelled_at IS NULL AND d.starts_at < $2 AND d.ends_at > $1 AND p.id IS NULL ORDER BY s.full_name",
+        start, end)
+    if unlinked:
+        names = ", ".join(r["full_name"] for r in unlinked)
+        row.table(t("Жеке іс қағазы жоқ кезекшілер", "Дежурившие без личного дела", "On duty without a personnel record"),
+                  [{"staff_id": r["id"], "full_name": r["full_name"]} for r in unlinked])
+        row.add("not-met" if ctx.settings.shift_requires_personnel else "warning",
+                t(f"Кезекшілікте болған, бірақ жеке іс қағазы жоқ: {names}.",
+                  f"Дежурили без личного дела (соответствие не подтверждено): {names}.",
+                  f"On duty without a personnel record (eligibility not proven): {names}."))
     bad = []
     for r in rows:
         e = await personnel.eligibility(ctx.conn, r["person_id"], as_of=r["day"], settings=ctx.settings)

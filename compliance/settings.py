@@ -33,6 +33,8 @@ class ComplianceSettings:
     duty_coverage_min_pct: float = 99.0
     # Chapters 1-2: an external result (register extract, certificate) is taken as current this long.
     screening_max_age_days: int = 365
+    # Chapters 1-2: a staff member with no personnel record may not be put on a duty shift.
+    shift_requires_personnel: bool = True
     # Chapters 1-2: the training certificate's validity when it carries no end date (None: no limit).
     training_validity_years: int | None = None
 

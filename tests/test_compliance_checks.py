@@ -248,3 +248,67 @@ async def test_eligibility_windows(pool: asyncpg.Pool, tmp_path: Path) -> None:
         # a non-citizen
         await conn.execute("UPDATE compliance_personnel SET citizenship = 'RU' WHERE id = $1", gid)
         assert [p["code"] for p in (await eligible())["problems"]] == ["citizenship"]
+
+
+async def test_shift_eligibility_for_dispatch(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """The callable the web hands to dispatch: a guard under 19, or whose training certificate has
+    expired (or expires during the shift), may not be put on a shift; an unknown staff member neither."""
+    async with pool.acquire() as conn:
+        ids = await post.build(conn, tmp_path, TODAY)
+        await conn.execute("UPDATE compliance_personnel SET staff_id = 4242 WHERE id = $1", ids["guard"])
+        check_shift = personnel.shift_eligibility(ComplianceSettings())
+        now = dt.datetime.now(dt.UTC)
+        shift = (now, now + dt.timedelta(hours=12))
+        assert await check_shift(conn, 4242, *shift) is None
+        why = await check_shift(conn, 9999, *shift)
+        assert why is not None and "no personnel record" in why
+        assert await personnel.shift_eligibility(ComplianceSettings(shift_requires_personnel=False))(
+            conn, 9999, *shift) is None
+        # the training certificate lapses tomorrow: a shift into the day after is refused
+        await conn.execute("UPDATE compliance_documents SET valid_until = $2 WHERE id = $1",
+                           ids["training"][ids["guard"]], TODAY + dt.timedelta(days=1))
+        assert await check_shift(conn, 4242, *shift) is None
+        why = await check_shift(conn, 4242, now + dt.timedelta(days=1), now + dt.timedelta(days=2, hours=1))
+        assert why is not None and "No valid certificate of a specialized training centre" in why
+        # under 19
+        await conn.execute("UPDATE compliance_personnel SET birth_date = $2 WHERE id = $1", ids["guard"],
+                           TODAY.replace(year=TODAY.year - 18))
+        why = await check_shift(conn, 4242, *shift)
+        assert why is not None and "Under 19" in why
+
+
+def test_duty_coverage_sweep() -> None:
+    """Share of the period with at least two groups on duty, and the gaps, from shift spans."""
+    from compliance import row5
+
+    t0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    h = dt.timedelta(hours=1)
+    # group 1 all day; group 2 from 02:00 to 20:00; group 3 (second shift of group 2's crew) 21:00-24:00
+    spans = [(1, t0, t0 + 24 * h), (2, t0 + 2 * h, t0 + 20 * h), (3, t0 + 21 * h, t0 + 24 * h)]
+    pct, gaps = row5.sweep(spans, t0, t0 + 24 * h)
+    assert round(pct, 3) == round(100 * 21 / 24, 3)
+    assert [(g["from"], g["to"], g["groups_on_duty"]) for g in gaps] == [
+        (t0, t0 + 2 * h, 1), (t0 + 20 * h, t0 + 21 * h, 1)]
+    # the same group twice at once counts once
+    pct, _ = row5.sweep([(1, t0, t0 + 24 * h), (1, t0, t0 + 24 * h)], t0, t0 + 24 * h)
+    assert pct == 0.0
+
+
+async def test_extracts_for_the_bundle(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    from compliance import extracts
+
+    async with pool.acquire() as conn:
+        ids = await post.build(conn, tmp_path, TODAY)
+        per_day = await extracts.signals_per_panel_per_day(conn, **PERIOD)
+        assert len(per_day) == post.DAYS and {r["account"] for r in per_day} == {"1001"}
+        assert all(r["signals"] == 1 for r in per_day) and per_day[-1]["day"] == TODAY.isoformat()
+        times = await extracts.response_times(conn, **PERIOD)
+        assert [(r["alarm_id"], r["ack_seconds"]) for r in times] == [(ids["alarm"], 40.0)]
+        chain = await extracts.audit_chain(conn)
+        assert chain[0]["intact"] is True and chain[0]["entries"] > 20 and len(chain[0]["last_hash"]) == 64
+        coverage = await extracts.duty_coverage_per_group_per_day(conn, **PERIOD)
+        if await has_shifts(conn):
+            assert {r["group"] for r in coverage} == {"G1", "G2"}
+            assert all(r["two_groups_pct"] == 100.0 for r in coverage)
+        else:
+            assert coverage == []

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from compliance import personnel
 from compliance.settings import ComplianceSettings
 from console import edit
 from console.config import Settings
@@ -208,6 +209,8 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.state.settings = settings or Settings()
     app.state.hub = hub
     app.state.domains = tuple(domains)
+    # dispatch asks this before putting staff on a duty shift (it does not import compliance)
+    app.state.shift_eligibility = personnel.shift_eligibility(app.state.settings)
     app.state.throttle = auth.LoginThrottle()
     app.add_exception_handler(RequestValidationError, errors.invalid_request)
     app.add_exception_handler(edit.EditError, errors.edit_failed)
