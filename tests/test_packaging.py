@@ -119,3 +119,9 @@ def test_kuzet_version() -> None:
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(["--version"])
     assert done.value.code == 0
+
+
+def test_every_test_has_a_time_limit(pytestconfig: pytest.Config) -> None:
+    # pytest-timeout is a test dependency (pyproject) and pyproject sets the limit: a hung test fails
+    assert pytestconfig.pluginmanager.hasplugin("timeout"), "pytest-timeout is not installed"
+    assert 0 < float(pytestconfig.getini("timeout")) <= 600
