@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import uvicorn
@@ -138,8 +139,11 @@ class SecurityHeaders:
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
     ]
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, img_origin: str = "") -> None:
         self.app = app
+        if img_origin:  # the configured map tile server ([web] map_tiles): the only outside host allowed
+            csp = CSP.replace("img-src 'self' data:", f"img-src 'self' data: {img_origin}")
+            self.HEADERS = [(b"content-security-policy", csp.encode()), *self.HEADERS[1:]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -265,7 +269,8 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     # Document uploads: the compliance setting upload_max_bytes, plus room for the form's other fields
     limits = {**BODY_LIMITS, "/api/documents": ComplianceSettings.load(app.state.settings).upload_max_bytes + MiB}
     app.add_middleware(BodyLimit, default=app.state.settings.body_limit, limits=limits)
-    app.add_middleware(SecurityHeaders)  # also covers the gate's and the body limit's own answers
+    tiles = urlsplit(app.state.settings.map_tiles)  # the tile server, if any, is the one outside image host
+    app.add_middleware(SecurityHeaders, img_origin=f"{tiles.scheme}://{tiles.netloc}" if tiles.netloc else "")
     if app.state.settings.trusted_proxies:
         # Outermost: the client address (login throttle, audit) and the scheme (HSTS, secure cookie)
         # come from X-Forwarded-For/-Proto only when the peer is a configured proxy. The server must

@@ -104,4 +104,7 @@ async def map_data(request: Request, _u: Reader) -> KuzetJSON:
         " (SELECT min(priority) FROM alarms al WHERE al.object_id = o.id AND al.state <> 'closed') AS open_priority"
         " FROM guarded_objects o WHERE o.latitude IS NOT NULL AND o.longitude IS NOT NULL ORDER BY o.id")
     objects: list[dict[str, Any]] = [dict(r) for r in rows]
-    return reply({"tiles": request.app.state.settings.map_tiles, "objects": objects})
+    # response groups come from dispatch's own route, when this post runs it
+    groups = any(getattr(r, "path", "") == "/api/groups" for r in request.app.routes)
+    return reply({"tiles": request.app.state.settings.map_tiles, "objects": objects,
+                  "groups_url": "/api/groups" if groups else None})

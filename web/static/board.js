@@ -761,7 +761,9 @@
   function onKey(ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    const typing = t && ((t.tagName === "INPUT" && !["checkbox", "radio", "button"].includes(t.type)) ||
+      t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+    if (typing) return;
     if (document.querySelector("dialog[open]")) return;
     const a = S.selected ? KuzetBoardAlarm(S.selected) : null;
     const key = ev.key;
@@ -947,6 +949,8 @@
       case "counts":
         S.counts = msg.counts;
         scheduleRender("alarms");
+        clearTimeout(S.shiftTimer); // live shift figures: refreshed shortly after a change settles
+        S.shiftTimer = setTimeout(refreshShift, 2000);
         break;
       case "signal":
         addSignal(msg.signal, true);

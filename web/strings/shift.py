@@ -139,4 +139,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "map.zoom_out": {"kk": "Алыстату", "ru": "Отдалить", "en": "Zoom out"},
     "map.objects": {"kk": "объект", "ru": "объектов", "en": "objects"},
     "map.groups": {"kk": "топ", "ru": "групп", "en": "groups"},
+
+    # event classes (history filter)
+    "klass.alarm": {"kk": "Күзет дабылы", "ru": "Охранная тревога", "en": "Burglary"},
+    "klass.panic": {"kk": "Дабыл түймесі", "ru": "Тревожная кнопка", "en": "Panic"},
+    "klass.fire": {"kk": "Өрт", "ru": "Пожар", "en": "Fire"},
+    "klass.trouble": {"kk": "Ақау", "ru": "Неисправность", "en": "Trouble"},
+    "klass.tamper": {"kk": "Бұзу әрекеті", "ru": "Вскрытие", "en": "Tamper"},
+    "klass.supervisory": {"kk": "Бақылау", "ru": "Контроль", "en": "Supervisory"},
+    "klass.other": {"kk": "Басқа", "ru": "Другое", "en": "Other"},
 }
