@@ -203,6 +203,21 @@ async def test_two_operators_take_over_hold_checklist_history_and_map(post: Post
     await one.get_by_test_id("tab-shift").click()
     await expect(one.get_by_test_id("shift-row").filter(has_text="operator2")).to_have_count(1)
 
+    # a storm: 1,050 more open alarms than the board's snapshot holds; the counters are true counts
+    await pool.execute(
+        "INSERT INTO alarms (account, kind, klass, priority, title) SELECT 'S' || g, 'signal', 'alarm', 2,"
+        " '{\"kk\": \"Дабыл\", \"ru\": \"Тревога\", \"en\": \"Alarm\"}' FROM generate_series(1, 1050) g")
+    open_total = await pool.fetchval("SELECT count(*) FROM alarms WHERE state <> 'closed'")
+    open_p2 = await pool.fetchval("SELECT count(*) FROM alarms WHERE state <> 'closed' AND priority = 2")
+    await one.goto(post.url + "/board")
+    counter = one.locator("#alarm-count")
+    await expect(counter).to_have_attribute("data-open", str(open_total))
+    await expect(counter).to_have_attribute("data-shown", "300")  # rows in the page: the most urgent
+    await expect(counter).to_contain_text(f"{open_total} открыто")
+    await expect(one.get_by_test_id("counter-p2")).to_have_text(f"P2 {open_p2}")
+    assert await one.get_by_test_id("alarm-row").count() == 300
+    assert await one.get_by_test_id("alarm-row").first.get_attribute("data-priority") == "1"
+
     assert not outside, outside
     errors = errors1 + errors2
     # 409s are the refusals asserted above
