@@ -1,7 +1,7 @@
 """The evidence bundle: one ZIP an inspector can check file by file without trusting Kuzet.
 
 Layout of the ZIP:
-    manifest.json            every other file's path, size and SHA-256, the period, who made it
+    manifest.json            every other file's path, size and SHA-256 (the public key's too), the period
     manifest.sig             the Ed25519 signature of manifest.json's exact bytes (JSON, see below)
     organization-key.pub     the signer's public key (PEM); pin it with `verify --key` to prove origin
     report.pdf, results.json, extracts/*.csv, documents/*, audit-anchor.json
@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from compliance import orgkey
@@ -79,6 +79,7 @@ def build(out: Path, members: Iterable[tuple[str, bytes]], key: Ed25519PrivateKe
             say(f"added {name} ({len(data):,} bytes)")
         pub_pem = orgkey.public_pem(key)
         put(PUBLIC_KEY, pub_pem)
+        files.append({"path": PUBLIC_KEY, "size": len(pub_pem), "sha256": _sha256(pub_pem)})
         manifest = {"format": FORMAT, "created_at": created_at.isoformat(), "meta": meta,
                     "signer": orgkey.fingerprint(key), "files": files}
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
@@ -125,6 +126,14 @@ def _read_all(zf: zipfile.ZipFile, problems: list[Problem]) -> dict[str, bytes]:
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC or compressed-data damage
             problems.append(Problem(info.filename, f"damaged inside the ZIP ({exc})"))
     return out
+
+
+def _fingerprint_of(pem: bytes) -> str | None:
+    """The fingerprint of a PEM public key, or None when it is not one (damaged, another kind)."""
+    try:
+        return orgkey.fingerprint(orgkey.load_public(pem))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
 
 
 def verify(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Verification:
@@ -177,9 +186,6 @@ def verify(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Verificat
     except InvalidSignature:
         problems.append(Problem(SIGNATURE, "the signature does not verify against manifest.json"))
         return result
-    if PUBLIC_KEY in data and orgkey.fingerprint(orgkey.load_public(data[PUBLIC_KEY])) != result.signer:
-        problems.append(Problem(PUBLIC_KEY, "is not the key that signed the manifest"))
-
     manifest = json.loads(manifest_bytes)
     result.manifest = manifest
     listed: set[str] = set()
@@ -194,6 +200,9 @@ def verify(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Verificat
         result.files_checked += 1
         if len(got) != f["size"] or _sha256(got) != f["sha256"]:
             problems.append(Problem(name, f"changed: SHA-256 {_sha256(got)}, manifest says {f['sha256']}"))
+    if PUBLIC_KEY in data and not any(p.file == PUBLIC_KEY for p in problems) \
+            and _fingerprint_of(data[PUBLIC_KEY]) != result.signer:
+        problems.append(Problem(PUBLIC_KEY, "is not the key that signed the manifest"))
     for name in sorted(set(data) - listed - RESERVED):
         problems.append(Problem(name, "not listed in the manifest (added after signing)"))
     result.ok = not problems

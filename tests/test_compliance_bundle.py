@@ -100,7 +100,7 @@ def test_report_speaks_each_language() -> None:
 def test_a_fresh_bundle_verifies(signed: tuple[Path, orgkey.Ed25519PrivateKey]) -> None:
     path, key = signed
     v = bundle.verify(path, orgkey.load_public(orgkey.public_pem(key)))
-    assert v.ok and v.problems == [] and v.files_checked == 4 and v.origin_checked
+    assert v.ok and v.problems == [] and v.files_checked == 5 and v.origin_checked
     assert bundle.verify(path).ok  # against the key inside: integrity, not origin
 
 
@@ -119,6 +119,19 @@ def test_one_changed_byte_names_the_file(signed: tuple[Path, orgkey.Ed25519Priva
     v = bundle.verify(bad, orgkey.load_public(orgkey.public_pem(key)))
     assert not v.ok
     assert [p.file for p in v.problems] == [name], v.problems
+
+
+@pytest.mark.parametrize("at", range(0, 120, 7))
+def test_any_changed_byte_of_the_public_key_is_named(signed: tuple[Path, orgkey.Ed25519PrivateKey],
+                                                     tmp_path: Path, at: int) -> None:
+    """Some changes leave a valid PEM of another key, others no PEM at all: both name the file."""
+    path, _ = signed
+    with zipfile.ZipFile(path) as zf:
+        data = bytearray(zf.read(bundle.PUBLIC_KEY))
+    data[at % len(data)] ^= 0x01
+    bad = tmp_path / "tampered.zip"
+    rewrite(path, bad, bundle.PUBLIC_KEY, bytes(data))
+    assert [p.file for p in bundle.verify(bad).problems] == [bundle.PUBLIC_KEY]
 
 
 def test_dropped_or_added_files_are_named(signed: tuple[Path, orgkey.Ed25519PrivateKey], tmp_path: Path) -> None:
