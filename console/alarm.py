@@ -25,6 +25,7 @@ import asyncpg
 
 from console import audit, eventcodes
 from console.account import SIGNAL_ACCOUNT_JOIN
+from console.bus import Listener
 from console.store import CHANNEL_SIGNALS
 
 log = logging.getLogger("kuzet.alarm")
@@ -455,10 +456,15 @@ class AlarmEngine:
         self.dsn = dsn
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self.listener = Listener(dsn, {CHANNEL_SIGNALS: lambda _payload: self._wake.set()}, name="alarm-engine",
+                                 on_connect=self._reconnected)
         self.processed_batches = 0
 
+    async def _reconnected(self, _conn: asyncpg.Connection, _first: bool) -> None:
+        self._wake.set()  # signals may have been committed while nobody listened
+
     async def start(self) -> None:
+        await self.listener.start()
         self._task = asyncio.create_task(self._run(), name="alarm-engine")
 
     async def stop(self) -> None:
@@ -466,24 +472,12 @@ class AlarmEngine:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._close_listener()
-
-    async def _close_listener(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
-
-    async def _listen(self) -> None:
-        if self._listener is None or self._listener.is_closed():
-            self._listener = await asyncpg.connect(self.dsn)
-            await self._listener.add_listener(CHANNEL_SIGNALS, lambda *_: self._wake.set())
+        await self.listener.stop()
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()  # before the work: a signal committed meanwhile wakes the next round
             try:
-                await self._listen()
                 async with self.pool.acquire() as conn:
                     while (await process_batch(conn)).signals:
                         self.processed_batches += 1
@@ -493,6 +487,5 @@ class AlarmEngine:
                 raise
             except Exception as exc:  # the database went away: keep trying, nothing is lost
                 log.warning("alarm engine: %s", exc)
-                await self._close_listener()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)

@@ -19,6 +19,7 @@ import uvicorn
 from console import audit, db, eventcodes
 from console.account import CHANNEL_ACCOUNTS, AccountDirectory
 from console.alarm import AlarmEngine
+from console.bus import Listener
 from console.config import ConfigError, Settings
 from console.store import SignalStore
 from console.supervision import Supervisor
@@ -119,8 +120,9 @@ class System:
     _embedded: db.EmbeddedServer | None = None
     _web: UvicornServer | None = None
     _web_task: asyncio.Task[None] | None = None
-    _listener: asyncpg.Connection | None = None
+    _listener: Listener | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _accounts_dirty: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         """Start every part; `StartupError` (one line: what and where) if one cannot start. The caller
@@ -157,8 +159,12 @@ class System:
         async with _database_step(self.dsn):
             self.pool = await db.create_pool(self.dsn, min_size=2, max_size=12)
         await self.directory.load(self.pool)
-        self._listener = await asyncpg.connect(self.dsn)
-        await self._listener.add_listener(CHANNEL_ACCOUNTS, self._accounts_changed)
+        # The directory follows every account change, also across a database restart: on
+        # reconnecting, the listener reloads it (accounts may have changed while it was away).
+        self._listener = Listener(self.dsn, {CHANNEL_ACCOUNTS: self._accounts_changed}, name="accounts",
+                                  on_connect=self._reload_accounts)
+        self._tasks.append(asyncio.create_task(self._account_reloader(), name="account-reloader"))
+        await self._listener.start(ready_timeout=10)
         self.store = SignalStore(self.pool, dedup_window=s.dedup_window)
         await self.store.start()
         if self.with_engine:
@@ -181,13 +187,27 @@ class System:
         except OSError as exc:
             raise StartupError(f"cannot write the data directory {home}: {exc.strerror or exc}") from None
 
-    def _accounts_changed(self, *_: object) -> None:
-        async def reload() -> None:
-            if self.pool is not None:
+    def _accounts_changed(self, _payload: str = "") -> None:
+        self._accounts_dirty.set()
+
+    async def _reload_accounts(self, _conn: asyncpg.Connection, first: bool) -> None:
+        if not first:
+            log.warning("account directory: listening again after a lost connection; reloading it")
+            self._accounts_dirty.set()
+
+    async def _account_reloader(self) -> None:
+        """One reload at a time, the latest change always wins; a failed reload is retried."""
+        while True:
+            await self._accounts_dirty.wait()
+            self._accounts_dirty.clear()
+            try:
+                assert self.pool is not None
                 n = await self.directory.load(self.pool)
                 log.info("account directory reloaded: %d accounts", n)
-
-        self._tasks.append(asyncio.create_task(reload()))
+            except Exception as exc:
+                log.warning("account directory reload failed (%s); retrying", exc)
+                self._accounts_dirty.set()
+                await asyncio.sleep(1.0)
 
     @property
     def dc09_port(self) -> int:
@@ -293,8 +313,7 @@ class System:
         for t in self._tasks:
             t.cancel()
         if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
+            await self._listener.stop()
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), 5)

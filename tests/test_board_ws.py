@@ -184,11 +184,11 @@ def hub_of(system: System) -> feed.Hub:
 
 async def test_the_feed_survives_losing_its_database_listener(post: Post) -> None:
     hub = hub_of(post.system)
-    assert post.system.pool is not None and hub._listener is not None
+    assert post.system.pool is not None and hub.listener.connection is not None
     async with post.board(await post.token("op")) as ws:
         await next_message(ws)  # snapshot
         before = hub.reconnects
-        await post.system.pool.execute("SELECT pg_terminate_backend($1)", hub._listener.get_server_pid())
+        await post.system.pool.execute("SELECT pg_terminate_backend($1)", hub.listener.connection.get_server_pid())
         # notifications sent while it was away are lost, so every board gets a fresh snapshot
         snap = await wait_for(ws, lambda m: m["type"] == "snapshot", within=10)
         assert hub.reconnects == before + 1 and hub.listening.is_set()

@@ -45,6 +45,7 @@ from console import alarm as alarms
 from console import signal as stored_signals
 from console import user as users
 from console.alarm import CHANNEL_ALARMS
+from console.bus import Listener
 from console.store import CHANNEL_SIGNALS
 from web import auth
 from web.i18n import LANGS
@@ -150,27 +151,24 @@ class Hub:
         self.clients: set[Client] = set()
         self.last_signal_id = 0
         self.dropped = 0  # clients dropped for being too slow
-        self.reconnects = 0
-        self.listening = asyncio.Event()
         self._pending_alarms: set[int] = set()
         self._signal_hint = 0
         self._resync = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
+        self.listener = Listener(dsn, {CHANNEL_ALARMS: self._on_alarm, CHANNEL_SIGNALS: self._on_signal,
+                                       users.CHANNEL_SESSIONS: self._on_session},
+                                 name="board-feed", on_connect=self._listening_again)
         self._session_checks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, ready_timeout: float = 10.0) -> None:
-        self._tasks = [asyncio.create_task(self._listen_forever(), name="board-listener"),
-                       asyncio.create_task(self._pump(), name="board-pump")]
-        try:
-            await asyncio.wait_for(self.listening.wait(), ready_timeout)
-        except TimeoutError:
-            log.error("board feed: no listener connection yet; boards will update once it is up")
+        self._tasks = [asyncio.create_task(self._pump(), name="board-pump")]
+        await self.listener.start(ready_timeout=ready_timeout)
 
     async def stop(self) -> None:
+        await self.listener.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -181,53 +179,25 @@ class Hub:
             t.cancel()
         for c in list(self.clients):
             c.drop(CLOSE_GOING_AWAY)
-        await self._close_listener()
 
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        self.listening.clear()
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 5)
+    @property
+    def listening(self) -> asyncio.Event:
+        return self.listener.listening
 
-    async def _listen_forever(self) -> None:
-        delay = 0.5
-        first = True
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                self._listener = conn
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL_ALARMS, self._on_alarm)
-                await conn.add_listener(CHANNEL_SIGNALS, self._on_signal)
-                await conn.add_listener(users.CHANNEL_SESSIONS, self._on_session)
-                top = await stored_signals.last_id(conn)
-                if first:
-                    self.last_signal_id = max(self.last_signal_id, int(top))
-                else:  # notifications may have been missed while we were away
-                    self.reconnects += 1
-                    self._session_checks.add(asyncio.create_task(self.recheck_sessions()))
-                    self._resync = True
-                    self._wake.set()
-                first = False
-                delay = 0.5
-                self.listening.set()
-                while not lost.is_set():  # a keep-alive query notices a dead connection
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), 5.0)
-                    if not lost.is_set():
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), 5.0)
-                raise ConnectionError("listener connection closed")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("board feed listener: %s; reconnecting in %.1f s", exc, delay)
-                await self._close_listener()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+    @property
+    def reconnects(self) -> int:
+        return self.listener.reconnects
 
-    def _on_alarm(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    async def _listening_again(self, conn: asyncpg.Connection, first: bool) -> None:
+        top = await stored_signals.last_id(conn)
+        if first:
+            self.last_signal_id = max(self.last_signal_id, int(top))
+        else:  # notifications may have been missed while we were away
+            self._session_checks.add(asyncio.create_task(self.recheck_sessions()))
+            self._resync = True
+            self._wake.set()
+
+    def _on_alarm(self, payload: str) -> None:
         try:
             ids = json.loads(payload)
             self._pending_alarms.update(int(i) for i in ids)
@@ -236,7 +206,7 @@ class Hub:
             return
         self._wake.set()
 
-    def _on_signal(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_signal(self, payload: str) -> None:
         try:
             self._signal_hint = max(self._signal_hint, int(payload))
         except ValueError:
@@ -250,7 +220,7 @@ class Hub:
         self.clients.add(c)
         return c
 
-    def _on_session(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_session(self, payload: str) -> None:
         try:
             user_id = int(payload)
         except ValueError:
