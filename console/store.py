@@ -16,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 
+from console.rejected import RejectedLog, RejectedRecord
 from console.signal import Poll, Signal
+
+__all__ = ["RejectedRecord", "SignalStore", "StoreStats"]
 
 log = logging.getLogger("kuzet.store")
 
@@ -104,25 +108,6 @@ SELECT (SELECT count(*) FROM queued)::int AS stored,
        (SELECT count(*) FROM touched)::int AS touched
 """
 
-_INSERT_REJECTED = """
-INSERT INTO rejected_frames (received_at, receiver, peer, reason, detail, account, reply, raw)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::bytea[], $8::bytea[])
-"""
-
-
-@dataclass(slots=True)
-class RejectedRecord:
-    received_at: datetime
-    receiver: str
-    peer: str
-    reason: str
-    detail: str
-    account: str
-    reply: bytes | None
-    raw: bytes
-
-
 @dataclass(slots=True)
 class StoreStats:
     batches: int = 0
@@ -130,8 +115,9 @@ class StoreStats:
     stored: int = 0
     duplicates: int = 0
     polls: int = 0
-    rejected: int = 0
     failures: int = 0
+    failing_since: float | None = None  # monotonic time of the first failed batch in a row (None: healthy)
+    last_error: str = ""
     largest_batch: int = 0
 
 
@@ -149,7 +135,8 @@ class _Lane:
 
 class SignalStore:
     def __init__(self, pool: asyncpg.Pool, *, dedup_window: float = 120.0, max_batch: int = 5000,
-                 write_timeout: float = 5.0, lanes: int = 1, single_statement_max: int = 300) -> None:
+                 write_timeout: float = 5.0, lanes: int = 1, single_statement_max: int = 300,
+                 rejected: RejectedLog | None = None) -> None:
         self.pool = pool
         self.dedup_window = dedup_window
         self.max_batch = max_batch
@@ -157,7 +144,8 @@ class SignalStore:
         self.single_statement_max = single_statement_max
         self.stats = StoreStats()
         self._lanes = [_Lane(i) for i in range(max(1, lanes))]
-        self._rejected: list[RejectedRecord] = []
+        # Rejected frames have their own bounded queue and writer: never part of a signal batch.
+        self.rejected = rejected or RejectedLog(pool)
         self._prune_task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -177,9 +165,17 @@ class SignalStore:
         lane.wake.set()
 
     def reject(self, record: RejectedRecord) -> None:
-        """Keep a rejected frame for review (written with the next batch; no reply waits on it)."""
-        self._rejected.append(record)
-        self._lanes[0].wake.set()
+        """Keep a rejected frame for review (sampled, bounded, written apart; no reply waits on it)."""
+        self.rejected.offer(record)
+
+    @property
+    def failing(self) -> bool:
+        """The last batch could not be written: signals are not being acknowledged."""
+        return self.stats.failing_since is not None
+
+    @property
+    def queued(self) -> int:
+        return sum(len(lane.items) for lane in self._lanes)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -187,6 +183,7 @@ class SignalStore:
         for lane in self._lanes:
             lane.task = asyncio.create_task(self._writer(lane), name=f"signal-store-writer-{lane.index}")
         self._prune_task = asyncio.create_task(self._pruner(), name="signal-store-pruner")
+        await self.rejected.start()
 
     async def stop(self) -> None:
         """Write what is queued, then stop. Callbacks still pending get their answer."""
@@ -200,36 +197,35 @@ class SignalStore:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prune_task
+        await self.rejected.stop()
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests and shutdown)."""
-        while self._rejected or any(lane.items or lane.busy for lane in self._lanes):
+        while any(lane.items or lane.busy for lane in self._lanes):
             await asyncio.sleep(0.005)
+        await self.rejected.flush()
 
     async def _writer(self, lane: _Lane) -> None:
         while True:
-            rejected_here = lane.index == 0 and bool(self._rejected)
-            if not (lane.items or rejected_here):
+            if not lane.items:
                 if self._closing:
                     return
                 lane.wake.clear()
                 await lane.wake.wait()
                 continue
             items, done = self._take(lane)
-            rejected: list[RejectedRecord] = []
-            if lane.index == 0:
-                rejected, self._rejected = self._rejected, []
             lane.busy = True
             ok = False
             try:
-                await asyncio.wait_for(self._write(items, rejected), self.write_timeout)
+                await asyncio.wait_for(self._write_retrying(items), self.write_timeout)
                 ok = True
+                self.stats.failing_since = None
             except Exception as exc:  # database down or failing: nothing in this batch is acknowledged
                 self.stats.failures += 1
-                log.error("signal batch of %d not stored: %s", len(items), exc)
-                # rejected frames need no answer, so they can wait for the database (within reason)
-                if len(self._rejected) < 10_000:
-                    self._rejected[:0] = rejected
+                self.stats.last_error = str(exc) or type(exc).__name__
+                if self.stats.failing_since is None:
+                    self.stats.failing_since = time.monotonic()
+                log.error("signal batch of %d not stored: %s", len(items), self.stats.last_error)
                 if not self._closing:
                     await asyncio.sleep(0.2)  # do not spin on a database that is down
             finally:
@@ -239,6 +235,15 @@ class SignalStore:
                     cb(ok)
                 except Exception:  # a receiver's callback must never stop the writer
                     log.exception("acknowledge callback failed")
+
+    async def _write_retrying(self, items: list[Signal | Poll]) -> None:
+        """One retry on a connection the server closed meanwhile (a restart): the batch is one
+        statement or one transaction, and the natural keys make a second attempt store nothing twice."""
+        try:
+            await self._write(items)
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, ConnectionError) as exc:
+            log.warning("signal batch: %s; retrying on a fresh connection", exc)
+            await self._write(items)
 
     def _take(self, lane: _Lane) -> tuple[list[Signal | Poll], list[tuple[Done, int]]]:
         """Take whole submissions, up to max_batch items (a submission is never split)."""
@@ -257,7 +262,7 @@ class SignalStore:
         lane.items, lane.done = lane.items[n:], lane.done[k:]
         return items, done
 
-    async def _write(self, items: list[Signal | Poll], rejected: list[RejectedRecord]) -> None:
+    async def _write(self, items: list[Signal | Poll]) -> None:
         signals: dict[bytes, Signal] = {}
         seen: dict[str, datetime] = {}
         for it in items:
@@ -269,7 +274,7 @@ class SignalStore:
                     seen[it.account] = it.received_at
         numbers = sorted(seen)  # a fixed lock order
         async with self.pool.acquire() as conn:
-            if len(signals) <= self.single_statement_max and not rejected:
+            if len(signals) <= self.single_statement_max:
                 row = await conn.fetchrow(_BATCH_STATEMENT, *_columns(signals), self.dedup_window,
                                           numbers, [seen[k] for k in numbers])
                 n = row["stored"] if row else 0
@@ -277,15 +282,14 @@ class SignalStore:
                 self.stats.duplicates += len(signals) - n
             else:
                 async with conn.transaction():
-                    await self._write_copy(conn, signals, numbers, seen, rejected)
+                    await self._write_copy(conn, signals, numbers, seen)
         self.stats.batches += 1
         self.stats.submitted += len(items)
         self.stats.polls += len(items) - sum(1 for it in items if isinstance(it, Signal))
-        self.stats.rejected += len(rejected)
         self.stats.largest_batch = max(self.stats.largest_batch, len(items))
 
     async def _write_copy(self, conn: asyncpg.Connection, signals: dict[bytes, Signal], numbers: list[str],
-                          seen: dict[str, datetime], rejected: list[RejectedRecord]) -> None:
+                          seen: dict[str, datetime]) -> None:
         """Large batches: claim the natural keys, then COPY (several times an INSERT's row rate)."""
         if signals:
             keys = list(signals)
@@ -300,8 +304,6 @@ class SignalStore:
             self.stats.duplicates += len(signals) - len(claimed)
         if numbers:
             await conn.execute(_TOUCH_ACCOUNTS, numbers, [seen[k] for k in numbers])
-        if rejected:
-            await conn.execute(_INSERT_REJECTED, *_rejected_columns(rejected))
 
     async def _pruner(self) -> None:
         """Forget natural keys older than the window, so the dedup table stays small."""
@@ -326,11 +328,3 @@ def _record(signal_id: int, key: bytes, s: Signal) -> tuple[object, ...]:
     return (signal_id, key, s.received_at, s.receiver, s.peer, s.protocol, s.account, s.receiver_no, s.line_no,
             s.sequence, s.code_kind, s.code, s.qualifier, s.zone, s.partition, s.user, s.text,
             s.xdata or None, s.transmitter_time, s.encrypted, s.index, s.raw)
-
-
-def _rejected_columns(rows: list[RejectedRecord]) -> list[list[object]]:
-    return [
-        [r.received_at for r in rows], [r.receiver for r in rows], [r.peer for r in rows],
-        [r.reason for r in rows], [r.detail for r in rows], [r.account for r in rows],
-        [r.reply for r in rows], [r.raw for r in rows],
-    ]
