@@ -44,6 +44,15 @@ class Dc09Config(_Section):
     window: Annotated[tuple[int, int], Field(strict=False)] = (40, 20)
     idle_timeout: Annotated[float, Field(gt=0)] = 600.0  # a panel connection silent this long is closed
     unfinished_timeout: Annotated[float, Field(gt=0)] = 10.0  # a half frame left hanging this long is recorded and the connection closed
+    # Limits for a port facing the internet (receivers/guard.py, docs/receivers.md)
+    max_frame: Annotated[int, Field(ge=64, le=1 << 20)] = 4096  # bytes LF..CR; longer is refused before it is whole
+    max_connections: Annotated[int, Field(gt=0)] = 10_000  # TCP connections in all
+    max_connections_per_peer: Annotated[int, Field(gt=0)] = 256  # from one address
+    slow_after: Annotated[int, Field(gt=0)] = 20  # rejected frames from one address in penalty_window: slowed
+    block_after: Annotated[int, Field(gt=0)] = 200  # ... then cut off for block_seconds
+    penalty_window: Annotated[float, Field(gt=0, strict=False)] = 10.0
+    slow_delay: Annotated[float, Field(ge=0, strict=False)] = 0.5
+    block_seconds: Annotated[float, Field(ge=0, strict=False)] = 60.0
 
 
 class DatabaseSection(_Section):
@@ -76,6 +85,14 @@ class ReceiversSection(_Section):
     modbus: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class RejectedFramesSection(_Section):
+    """`[rejected_frames]`: what is kept of refused frames (console/rejected.py)."""
+
+    samples_per_minute: Annotated[int, Field(ge=0)] = 5  # whole frames per peer address and reason each minute
+    max_rows: Annotated[int, Field(gt=0)] = 100_000
+    max_age_days: Annotated[float, Field(gt=0, strict=False)] = 30.0
+
+
 class FileConfig(_Section):
     """The whole TOML file (README, "Configuration")."""
 
@@ -86,6 +103,7 @@ class FileConfig(_Section):
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     web: WebSection = Field(default_factory=WebSection)
     receivers: ReceiversSection = Field(default_factory=ReceiversSection)
+    rejected_frames: RejectedFramesSection = Field(default_factory=RejectedFramesSection)
     # checked by compliance's own settings class when the post starts (kuzet.runtime.check_settings)
     compliance: dict[str, Any] = Field(default_factory=dict)
 
@@ -139,6 +157,10 @@ class Settings:
     map_tiles: str = ""
     compliance: dict[str, Any] = field(default_factory=dict)  # raw [compliance] table, read by compliance.settings
     config_file: Path | None = None  # where these settings came from, for messages
+    # rejected frames kept for review ([rejected_frames] in TOML; see console/rejected.py)
+    rejected_samples_per_minute: int = 5  # whole frames kept per peer address and reason each minute
+    rejected_max_rows: int = 100_000
+    rejected_max_age_days: float = 30.0
 
     @property
     def pgdata(self) -> Path:
@@ -214,4 +236,7 @@ def load(path: str | Path | None = None) -> Settings:
     s.serial = list(f.receivers.serial)
     s.modbus = list(f.receivers.modbus)
     s.compliance = dict(f.compliance)
+    r = f.rejected_frames
+    s.rejected_samples_per_minute, s.rejected_max_rows, s.rejected_max_age_days = (
+        r.samples_per_minute, r.max_rows, r.max_age_days)
     return s

@@ -201,9 +201,13 @@ class SignalStore:
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests and shutdown)."""
+        await self.flush_signals()
+        await self.rejected.flush()
+
+    async def flush_signals(self) -> None:
+        """Wait until every signal submitted so far is committed (or refused) and answered."""
         while any(lane.items or lane.busy for lane in self._lanes):
             await asyncio.sleep(0.005)
-        await self.rejected.flush()
 
     async def _writer(self, lane: _Lane) -> None:
         while True:

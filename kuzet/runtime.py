@@ -21,6 +21,7 @@ from console.account import CHANNEL_ACCOUNTS, AccountDirectory
 from console.alarm import AlarmEngine
 from console.bus import Listener
 from console.config import ConfigError, Settings
+from console.rejected import RejectedLog
 from console.store import SignalStore
 from console.supervision import Supervisor
 from receivers.receiver import Receiver
@@ -165,7 +166,9 @@ class System:
                                   on_connect=self._reload_accounts)
         self._tasks.append(asyncio.create_task(self._account_reloader(), name="account-reloader"))
         await self._listener.start(ready_timeout=10)
-        self.store = SignalStore(self.pool, dedup_window=s.dedup_window)
+        rejected = RejectedLog(self.pool, samples_per_minute=s.rejected_samples_per_minute,
+                               max_rows=s.rejected_max_rows, max_age_days=s.rejected_max_age_days)
+        self.store = SignalStore(self.pool, dedup_window=s.dedup_window, rejected=rejected)
         await self.store.start()
         if self.with_engine:
             self.engine = AlarmEngine(self.pool, self.dsn)
@@ -218,13 +221,19 @@ class System:
 
     async def _start_receivers(self) -> None:
         from receivers.dc09.server import Dc09Server
+        from receivers.guard import Limits
 
         assert self.store is not None
         for i, c in enumerate(self.settings.dc09):
             srv = Dc09Server(self.store, self.directory, name=f"dc09-{i + 1}" if i else "dc09",
                              host=c.host, port=c.port, tcp=c.tcp, udp=c.udp, window=c.window,
                              idle_timeout=c.idle_timeout, unfinished_timeout=c.unfinished_timeout,
-                             is_known_code=eventcodes.is_known)
+                             is_known_code=eventcodes.is_known, max_frame=c.max_frame,
+                             limits=Limits(max_connections=c.max_connections,
+                                           max_connections_per_peer=c.max_connections_per_peer,
+                                           slow_after=c.slow_after, block_after=c.block_after,
+                                           penalty_window=c.penalty_window, slow_delay=c.slow_delay,
+                                           block_seconds=c.block_seconds))
             try:
                 await srv.start()
             except OSError as exc:
@@ -272,6 +281,11 @@ class System:
         """Every receiver's state for the API and the board, and supervision as one more line:
         the accounts silent beyond their interval are the post's "supervision misses"."""
         out = [r.health() for r in self.receivers]
+        if self.store is not None and self.store.failing:  # receiving, but nothing is acknowledged
+            for row in out:
+                if row.get("state") == "running":
+                    row["state"] = "degraded"
+                    row["detail"] = f"database failing, signals not acknowledged: {self.store.stats.last_error}"
         if self.supervisor is not None:
             st = self.supervisor.stats
             out.append({"name": "supervision", "kind": "supervision",

@@ -985,7 +985,8 @@
         return;
       }
       box.replaceChildren(...list.map((r) => {
-        const level = r.state !== "running" ? "bad" : (r.not_acked || r.supervision_misses) ? "warn" : "ok";
+        const level = r.state !== "running" ? "bad"
+          : (r.not_acked || r.supervision_misses || r.peers_cut_off) ? "warn" : "ok";
         return el("span", { class: `chip ${level}`, "data-testid": "receiver-chip", "data-name": r.name,
                             title: `${r.kind} · ${r.state}${r.detail ? " · " + r.detail : ""}` },
           el("b", {}, r.name),
@@ -995,7 +996,10 @@
           r.not_acked ? el("span", { class: "num" }, `${r.not_acked} ${T("receivers.not_acked")}`) : null,
           r.supervision_misses ? el("span", { class: "num", "data-testid": "supervision-misses" },
                                     `${r.supervision_misses} ${T("receivers.misses")}`) : null,
-          r.state !== "running" ? el("span", { class: "num" }, T("receivers.down")) : null,
+          r.peers_cut_off ? el("span", { class: "num", "data-testid": "peers-cut-off" },
+                               `${r.peers_cut_off} ${T("receivers.cut_off")}`) : null,
+          r.state === "degraded" ? el("span", { class: "num", "data-testid": "receiver-degraded" }, T("receivers.degraded"))
+            : r.state !== "running" ? el("span", { class: "num" }, T("receivers.down")) : null,
           r.last_signal_at ? el("span", { class: "num" }, fmtTime(new Date(r.last_signal_at))) : null);
       }));
     } catch (e) {
