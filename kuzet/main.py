@@ -31,55 +31,103 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     return s
 
 
-async def _wait_for_stop() -> None:
-    """Until SIGINT or SIGTERM: both stop the whole system cleanly (embedded database included)."""
+# A SIGINT/SIGTERM that came before the event loop took the signals over (see `main`).
+_stop_requested = False
+
+
+def _early_stop(_signum: int, _frame: object) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _raise_fd_limit() -> None:
+    """Every panel connection is a file descriptor: take the hard limit, not the shell's soft one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536),
+                                                        hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("could not raise the open-file limit: %s", exc)
+
+
+async def _start(system: System, settings: config.Settings, sims: list[subprocess.Popen[bytes]], *,
+                 demo: bool, panels: int, rate: float) -> None:
+    """Everything that starts, in order. Cancelled by a signal at any point: `_run` then stops
+    whatever got started (the simulators are in `sims` as soon as they exist)."""
+    if demo:
+        from kuzet import demo as demo_mod
+
+        modbus_port = settings.modbus[0]["port"] if settings.modbus else demo_mod.MODBUS_PORT
+        sims.extend(demo_mod.start_line_simulators(settings.home, rate=rate, modbus_port=modbus_port))
+    await system.start()
+    assert system.pool is not None
+    print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
+    for r in system.receivers:
+        print(f"  {r.health()['kind']} receiver {r.name}: {r.where()}", flush=True)
+    print(f"  data: {settings.home}", flush=True)
+    if demo:
+        creds = await demo_mod.seed(system.pool, settings.home)
+        print("Demo users (user / password / role):", flush=True)
+        for c in creds:
+            print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
+        port = system.dc09_port
+        sims.extend(demo_mod.start_panel_simulators("127.0.0.1", port, panels=panels, rate=rate))
+        print(f"Simulators: {len(sims)} processes (DC-09 panels on port {port}, a Sur-Gard MLR2 on a"
+              f" pseudo-terminal, a Modbus panel on port {modbus_port}).", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+
+
+async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: float) -> int:
+    """Start, run until SIGINT or SIGTERM, stop everything (embedded database and simulators
+    included). The signal handlers are in place before anything starts, and start-up is cancelled
+    by a signal like the running system is stopped by one."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-async def _run(settings: config.Settings, *, demo: bool, panels: int, rate: float) -> int:
-
+    if _stop_requested:
+        stop.set()
     system = System(settings)
     sims: list[subprocess.Popen[bytes]] = []
-    started = False
+    starting = asyncio.create_task(_start(system, settings, sims, demo=demo, panels=panels, rate=rate),
+                                   name="start-up")
+    stopped = asyncio.create_task(stop.wait(), name="wait-for-signal")
     try:
-        if demo:
-            from kuzet import demo as demo_mod
-
-            sims = demo_mod.start_line_simulators(settings.home, rate=rate)
-        await system.start()
-        started = True
-        assert system.pool is not None
-        print(f"Kuzet is running. Web: http://{settings.web_host}:{system.web_port}/", flush=True)
-        for r in system.receivers:
-            print(f"  {r.health()['kind']} receiver {r.name}: {r.where()}", flush=True)
-        print(f"  data: {settings.home}", flush=True)
-        if demo:
-            creds = await demo_mod.seed(system.pool, settings.home)
-            print("Demo users (user / password / role):", flush=True)
-            for c in creds:
-                print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
-            port = system.dc09_port
-            sims += demo_mod.start_panel_simulators("127.0.0.1", port, panels=panels, rate=rate)
-            print(f"Simulators: {len(sims)} processes (DC-09 panels on port {port}, a Sur-Gard MLR2 on a"
-                  f" pseudo-terminal, a Modbus panel on port {demo_mod.MODBUS_PORT}).", flush=True)
-        print("Ctrl-C stops everything.", flush=True)
-        await _wait_for_stop()
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            print("Stopping during start-up.", flush=True)
+            starting.cancel()
+        try:
+            await starting  # a start-up error ends here, after the `finally` stopped what had started
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+        await stop.wait()
     finally:
-        await system.stop()  # first, so that the simulators going away raises no trouble alarm
-        for p in sims:
-            p.terminate()
-        for p in sims:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if started:
-            print("Kuzet stopped.", flush=True)
+        stopped.cancel()
+        try:
+            await system.stop()  # first, so that the simulators going away raises no trouble alarm
+        finally:
+            _end(sims)
+            failed = starting.done() and not starting.cancelled() and starting.exception() is not None
+            if not failed:  # a start-up error says so itself, in one line
+                print("Kuzet stopped.", flush=True)
     return 0
+
+
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
 
 
 def _open_database(settings: config.Settings) -> tuple[db.EmbeddedServer | None, str, str]:
@@ -195,6 +243,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole system with simulated panels over a seeded demo post")
     p.add_argument("--dc09-port", type=int, default=7000)
+    p.add_argument("--modbus-port", type=int, default=15020, help="the simulated Modbus panel's TCP port")
     p.add_argument("--web-port", type=int, default=8000)
     p.add_argument("--home", help="data directory (default $KUZET_HOME or ./var)")
     p.add_argument("--panels", type=int, default=12, help="simulated panels")
@@ -283,13 +332,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.cmd in ("demo", "run"):
+        # Before anything starts: a signal now must not end the process by the default handler
+        # (which would leave the simulators and the embedded PostgreSQL behind).
+        signal.signal(signal.SIGTERM, _early_stop)
+        signal.signal(signal.SIGINT, _early_stop)
+        _raise_fd_limit()
         s = _settings(args)
         if args.cmd == "demo":
             from kuzet import demo as demo_mod
 
             s.web_port = args.web_port
             s.dc09 = [config.Dc09Config(port=args.dc09_port)]
-            s.serial, s.modbus = demo_mod.receiver_settings(s.home)
+            s.serial, s.modbus = demo_mod.receiver_settings(s.home, args.modbus_port)
         from kuzet.loop import run_fast
 
         return int(run_fast(_run(s, demo=args.cmd == "demo", panels=getattr(args, "panels", 0),

@@ -137,8 +137,14 @@ class System:
             self.dsn = s.app_database_url or s.database_url
         else:
             self._embedded = db.EmbeddedServer(s.pgdata)
+            starting = asyncio.ensure_future(asyncio.to_thread(self._embedded.start))
             try:
-                self.owner_dsn = await asyncio.to_thread(self._embedded.start)
+                self.owner_dsn = await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                # A thread cannot be interrupted: let it finish, so that stop() stops the server it started.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(starting, 120)
+                raise
             except db.DataPathError as exc:
                 raise StartupError(str(exc)) from None
             except OSError as exc:
