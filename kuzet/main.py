@@ -297,6 +297,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         bench.add_ingest_arguments(benchsub.add_parser("ingest", help="DC-09 ingest rate and ACK latency"))
         bench.add_e2e_arguments(benchsub.add_parser("e2e", help="a panel's signal -> the board websocket"))
+        from kuzet.bench import flood as bench_flood
+
+        bench_flood.add_arguments(benchsub.add_parser("flood", help="panels' ACK rate and memory while one peer floods"))
         p = benchsub.add_parser("supervision", help="supervision sweep over N accounts (in a scratch database)")
         p.add_argument("--accounts", type=int, default=100_000)
         p.add_argument("--config")
@@ -385,6 +388,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return bench_supervision.main(_settings(args), args.accounts)
         if args.bench == "e2e":
             return bench.main_e2e(args)
+        if args.bench == "flood":
+            from kuzet.bench import flood as bench_flood
+
+            return bench_flood.main(args)
         return bench.main_ingest(args)
     parser.error("unknown command")
     return 2

@@ -8,7 +8,8 @@ import contextlib
 import logging
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -315,27 +316,40 @@ class System:
             log.exception("writing the audit anchor")
 
     async def stop(self) -> None:
+        """Stop everything that started (also after a start-up cut short). Receivers first: they
+        stop taking frames and ACK what the store commits; then the rest; each step is bounded,
+        so a stop ends even when the database does not answer."""
+        t0 = time.monotonic()
         await self.write_audit_anchor("stop")
+
+        async def step(what: str, aw: Awaitable[Any], timeout: float = 10.0) -> bool:
+            try:
+                await asyncio.wait_for(aw, timeout)
+                return True
+            except Exception as exc:
+                log.warning("stopping %s: %s", what, str(exc) or type(exc).__name__)
+                return False
+            finally:
+                log.debug("stopped %s at %.2f s", what, time.monotonic() - t0)
+
+        for r in self.receivers:
+            await step(r.name, r.stop())
+        self.receivers.clear()
         if self._web is not None and self._web_task is not None:
             self._web.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._web_task
-        for r in self.receivers:
-            with contextlib.suppress(Exception):
-                await r.stop()
-        self.receivers.clear()
+            await step("web", self._web_task)
         if self.supervisor:
-            await self.supervisor.stop()
+            await step("supervision", self.supervisor.stop())
         if self.engine:
-            await self.engine.stop()
+            await step("alarm engine", self.engine.stop())
         if self.store:
-            await self.store.stop()
+            await step("signal store", self.store.stop(), 20)
         for t in self._tasks:
             t.cancel()
         if self._listener is not None:
-            await self._listener.stop()
+            await step("account listener", self._listener.stop())
         if self.pool is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), 5)
+            if not await step("database pool", self.pool.close(), 5):
+                self.pool.terminate()  # connections still busy after 5 s: cut them
         if self._embedded is not None:
-            await asyncio.to_thread(self._embedded.stop)
+            await step("embedded PostgreSQL", asyncio.to_thread(self._embedded.stop), 60)
