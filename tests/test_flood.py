@@ -37,12 +37,12 @@ def free_port() -> int:
         return port
 
 
-async def test_ten_panels_keep_their_acks_while_one_peer_floods(pool: asyncpg.Pool, migrated: str,
+async def test_ten_panels_keep_their_acks_while_one_peer_floods(pool: asyncpg.Pool, migrated: str, owner_dsn: str,
                                                                 tmp_path: Path) -> None:
     await _register_fleet(migrated, 10)
     port = free_port()
     cfg = tmp_path / "kuzet.toml"
-    cfg.write_text(f'[database]\nurl = "{migrated}"\n[web]\nport = 0\n'
+    cfg.write_text(f'[database]\nurl = "{owner_dsn}"\napp_url = "{migrated}"\n[web]\nport = 0\n'
                    f"[[receivers.dc09]]\nport = {port}\nudp = false\n", encoding="utf-8")
     err = (tmp_path / "stderr.txt").open("wb")
     proc = subprocess.Popen(  # noqa: ASYNC220  # Kuzet itself, as an operator starts it
@@ -213,10 +213,10 @@ async def test_connection_and_frame_limits(system: System, pool: asyncpg.Pool) -
     assert await _ack(port, 2)
 
 
-async def test_a_failing_store_shows_degraded_and_rejects_never_hold_signals(system: System, migrated: str) -> None:
+async def test_a_failing_store_shows_degraded_and_rejects_never_hold_signals(system: System, pg_dsn: str) -> None:
     port = system.dc09_port
     srv = system.receivers[0]
-    locker = await asyncpg.connect(migrated)
+    locker = await asyncpg.connect(pg_dsn)  # the superuser: the runtime role may not lock signals
     try:
         # rejected frames cannot be written: signals are ACKed all the same
         tr = locker.transaction()

@@ -51,7 +51,8 @@ async def _exchange(port: int, tx: Transmitter, frame: bytes) -> bytes:
 
 async def test_listeners_survive_a_postgres_restart(own_server: tuple[db.EmbeddedServer, str]) -> None:
     server, dsn = own_server
-    settings = Settings(home=server.pgdata.parent, database_url=dsn, dc09=[Dc09Config(port=0, udp=False)])
+    settings = Settings(home=server.pgdata.parent, database_url=dsn, app_database_url=server.app_dsn,
+                        dc09=[Dc09Config(port=0, udp=False)])
     system = System(settings, with_web=False, with_supervision=False)
     await system.start()
     try:

@@ -44,6 +44,7 @@ class Fleet:
     failures: int = 0  # timeouts, NAKs, broken connections (the message is sent again)
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: bool = False
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -51,11 +52,14 @@ class Fleet:
                        for i in range(self.panels)]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        # A flag as well as cancel(): Python 3.11's wait_for may swallow a cancellation that comes
+        # just as the reply arrives, and the panel would go on.
+        self._stopping = True
+        pending = {t for t in self._tasks if not t.done()}
+        while pending:
+            for t in pending:
+                t.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=1.0)
 
     def rate_between(self, t0: float, t1: float) -> float:
         """ACKs per second between two times (seconds since start)."""
@@ -74,7 +78,7 @@ class Fleet:
         next_at = time.monotonic()
         frame = b""
         try:
-            while True:
+            while not self._stopping:
                 if not frame:
                     zone = zone % 999 + 1
                     frame = tx.sia("BA", f"{zone:03d}")

@@ -143,8 +143,11 @@ class Dc09TcpProtocol(asyncio.Protocol):
     def _maybe_resume(self) -> None:
         self._resume = None
         t = self.transport
-        if (t is None or t.is_closing() or self._write_blocked or self.server.stopping
-                or time.monotonic() < self._slowed_until):
+        if t is None or t.is_closing() or self._write_blocked or self.server.stopping:
+            return
+        left = self._slowed_until - time.monotonic()
+        if left > 0:  # timers may fire a little early (millisecond resolution): wait out the rest
+            self._resume = asyncio.get_running_loop().call_later(left + 0.001, self._maybe_resume)
             return
         t.resume_reading()
 
