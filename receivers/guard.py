@@ -11,6 +11,9 @@ floods the port reaches them. Sans-IO: the transport asks, the guard counts and 
 
 from __future__ import annotations
 
+import errno
+import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,3 +132,18 @@ class PeerGuard:
         cut = self.cut_off_now()
         return {"peers_cut_off": len(cut), "cut_off": cut[:20], "refused_connections": self.refused,
                 "dropped_datagrams": self.dropped_datagrams, "slowed": self.slowed, "cut_offs": self.cut_offs}
+
+
+def open_files() -> tuple[int, int] | None:
+    """(file descriptors open, soft limit) of this process, where /proc tells (Linux)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        n = len(os.listdir("/proc/self/fd"))
+    except OSError as exc:
+        return (limit, limit) if is_out_of_files(exc) else None  # not even one left to look
+    return n, limit
+
+
+def is_out_of_files(exc: BaseException | None) -> bool:
+    """accept() failing because the process (EMFILE) or the system (ENFILE) has no descriptor left."""
+    return isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)

@@ -276,3 +276,39 @@ async def test_rejected_frames_are_sampled_bounded_and_pruned(pool: asyncpg.Pool
 
 async def _count(pool: asyncpg.Pool, sql: str) -> bool:
     return bool(await pool.fetchval(sql))
+
+
+def _few_files() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+
+async def test_running_out_of_file_descriptors_is_said_clearly(migrated: str, owner_dsn: str, tmp_path: Path) -> None:
+    port = free_port()
+    cfg = tmp_path / "kuzet.toml"
+    cfg.write_text(f'[database]\nurl = "{owner_dsn}"\napp_url = "{migrated}"\n[web]\nport = 0\n'
+                   f"[[receivers.dc09]]\nport = {port}\nudp = false\n", encoding="utf-8")
+    err_path, out_path = tmp_path / "stderr.txt", tmp_path / "stdout.txt"
+    with err_path.open("wb") as err, out_path.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220  # Kuzet with 100 file descriptors
+            [sys.executable, "-m", "kuzet", "run", "--config", str(cfg), "--home", str(tmp_path / "home")],
+            cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=_few_files)
+    socks: list[socket.socket] = []
+    try:
+        await until(lambda: "Kuzet is running" in out_path.read_text() or proc.poll() is not None,
+                    "Kuzet to start", deadline=60)
+        assert proc.poll() is None, err_path.read_text()
+        for _ in range(150):  # more than it can accept
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        await until(lambda: "OUT OF FILE DESCRIPTORS" in err_path.read_text(errors="replace"),
+                    "the log line", deadline=20)
+    finally:
+        for s in socks:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -17,10 +17,32 @@ from typing import Any
 from console.account import AccountDirectory
 from console.store import RejectedRecord, SignalStore
 from receivers.dc09.codec import Accepted, AccountKey, Dc09Codec, KeyLookup, Rejected
-from receivers.guard import Limits, PeerGuard
+from receivers.guard import Limits, PeerGuard, is_out_of_files, open_files
 from receivers.stats import ReceiverStats
 
 log = logging.getLogger("kuzet.dc09")
+
+
+_last_files_log = 0.0
+
+
+def note_out_of_files(what: str) -> None:
+    """One clear line (at most every 30 s) when the process runs out of file descriptors."""
+    global _last_files_log
+    now = time.monotonic()
+    if now - _last_files_log > 30:
+        _last_files_log = now
+        log.error("OUT OF FILE DESCRIPTORS (EMFILE): %s; new panel connections cannot be accepted."
+                  " Raise the limit (ulimit -n, LimitNOFILE=) or lower [[receivers.dc09]] max_connections", what)
+
+
+def out_of_files_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Event-loop exception handler: the default loop reports a failing accept() here, hundreds of
+    times a second; say it once, clearly, and pass everything else on."""
+    if is_out_of_files(context.get("exception")):
+        note_out_of_files(str(context.get("exception")))
+        return
+    loop.default_exception_handler(context)
 
 
 def key_lookup(directory: AccountDirectory) -> KeyLookup:
@@ -223,6 +245,7 @@ class Dc09Server:
         self.max_frame = max_frame
         self.guard = PeerGuard(limits)
         self.stopping = False
+        self.files_exhausted = False
         self._last_refusal_log = 0.0
         self.stats = ReceiverStats(name, "dc09")
         self.handler = _Handler(store, self.stats)
@@ -252,6 +275,17 @@ class Dc09Server:
             if c.host == host and c.transport is not None:
                 c.transport.abort()  # drop its unread replies too
 
+    def _check_files(self) -> None:
+        """uvloop says nothing when accept() fails for lack of file descriptors (it leaves the
+        connections waiting in the backlog): so look, and say it clearly."""
+        files = open_files()
+        if files is None:
+            return
+        n, limit = files
+        self.files_exhausted = n >= limit - 16
+        if self.files_exhausted:
+            note_out_of_files(f"{n} of {limit} file descriptors open")
+
     def note_refused(self, host: str, why: str) -> None:
         now = time.monotonic()
         if now - self._last_refusal_log > 10:  # one line per 10 s, however hard it is hammered
@@ -269,6 +303,10 @@ class Dc09Server:
         if store.failing:
             h["state"] = "degraded"
             notes.append(f"database failing, signals not acknowledged: {store.stats.last_error}")
+        if self.files_exhausted:
+            h["state"] = "degraded"
+            notes.append("out of file descriptors: new connections wait or fail (raise `ulimit -n`,"
+                         " or lower max_connections)")
         if g["peers_cut_off"]:
             peers = ", ".join(f"{c['peer']} ({c['seconds_left']} s)" for c in g["cut_off"][:5])
             notes.append(f"{g['peers_cut_off']} peers cut off now: {peers}")
@@ -282,6 +320,12 @@ class Dc09Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(out_of_files_handler)
+        files = open_files()
+        if files and self.guard.limits.max_connections > files[1] - 64:
+            log.warning("%s: max_connections %d is above what the open-file limit (%d) allows; raise"
+                        " `ulimit -n`", self.name, self.guard.limits.max_connections, files[1])
         if self.tcp:
             self._tcp = await loop.create_server(lambda: Dc09TcpProtocol(self), self.host, self.port,
                                                  backlog=4096, reuse_address=True)
@@ -296,8 +340,12 @@ class Dc09Server:
 
     async def _sweep(self) -> None:
         # One periodic sweep instead of a timer per connection: cheap at 10,000 connections.
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
+            if ticks % 5 == 0:
+                self._check_files()
             now = time.monotonic()
             for conn in list(self.connections):
                 try:
