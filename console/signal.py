@@ -104,6 +104,6 @@ async def last_id(conn: asyncpg.Pool | asyncpg.Connection) -> int:
 async def rejected(conn: asyncpg.Pool | asyncpg.Connection, *, limit: int) -> list[dict[str, Any]]:
     """The frames the receivers refused (bad CRC, unknown key, ...), newest first."""
     rows = await conn.fetch(
-        "SELECT id, received_at, receiver, peer, reason, detail, account, reply, raw FROM rejected_frames"
+        "SELECT id, received_at, receiver, peer, reason, detail, account, reply, raw, count FROM rejected_frames"
         " ORDER BY id DESC LIMIT $1", limit)
     return [dict(r) for r in rows]
