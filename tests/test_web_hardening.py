@@ -10,8 +10,7 @@ import ipaddress
 import json
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,11 @@ from websockets.exceptions import ConnectionClosed
 
 from console import user
 from console.config import Settings
-from kuzet.runtime import DOMAINS, UvicornServer
+from tests.util import serve
 from web import auth
-from web.app import MiB, create_app, server_config
+from web.app import MiB
 
 PASSWORD = "hardening-pass-1"
-
-
-@asynccontextmanager
-async def serve(pool: asyncpg.Pool, dsn: str, settings: Settings) -> AsyncIterator[str]:
-    app = create_app(pool, dsn, settings=settings, domains=DOMAINS)
-    server = UvicornServer(server_config(app, settings, host="127.0.0.1", port=0))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    scheme = "https" if settings.tls_cert else "http"
-    try:
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

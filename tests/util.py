@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+import asyncpg
+
+from console.config import Settings
 from receivers.dc09.transmitter import build_message, parse_reply
 
 
@@ -64,3 +68,25 @@ def chromium() -> str:
         pytest.fail("no Chromium: install Debian's chromium (./run.sh test does), or point KUZET_CHROMIUM at one."
                     " Browser tests are never skipped.")
     return found
+
+
+@asynccontextmanager
+async def serve(pool: asyncpg.Pool, dsn: str, settings: Settings) -> AsyncIterator[str]:
+    """The web app on a real uvicorn (127.0.0.1, port 0), configured as the runtime configures it."""
+    from kuzet.runtime import DOMAINS, UvicornServer
+    from web.app import create_app, server_config
+
+    app = create_app(pool, dsn, settings=settings, domains=DOMAINS)
+    server = UvicornServer(server_config(app, settings, host="127.0.0.1", port=0))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    scheme = "https" if settings.tls_cert else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

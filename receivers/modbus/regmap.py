@@ -142,12 +142,26 @@ def _zone(value: Any) -> str:
     return f"{int(text):03d}" if text.isdigit() else text
 
 
+def _int(value: Any, where: str, name: str) -> int:
+    """An integer setting, or a ValueError naming it (TOML may hold any type there)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{where}: `{name}` must be an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{where}: `{name}` must be an integer") from None
+
+
 def parse_points(items: Iterable[Mapping[str, Any]]) -> tuple[Point, ...]:
     """Points from `points = [...]` entries; `count = N` expands one entry into N consecutive points
     (next address for coils / discrete inputs, next bit for registers) with consecutive zones."""
     points: list[Point] = []
+    if not isinstance(items, list | tuple):
+        raise ValueError("`points` must be a list of tables")
     for n, item in enumerate(items):
         where = f"points[{n}]"
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{where}: must be a table")
         unknown = set(item) - {"table", "address", "bit", "kind", "zone", "code", "partition", "invert", "name",
                                "count"}
         if unknown:
@@ -159,17 +173,19 @@ def parse_points(items: Iterable[Mapping[str, Any]]) -> tuple[Point, ...]:
         kind = str(item.get("kind", "alarm")).lower()
         if kind not in KINDS:
             raise ValueError(f"{where}: kind must be one of {tuple(KINDS)}")
-        address = int(item["address"]) if "address" in item else -1
+        address = _int(item["address"], where, "address") if "address" in item else -1
         if not 0 <= address <= 65535:
             raise ValueError(f"{where}: address 0..65535 is required")
         bit: int | None = None
         if table not in BIT_TABLES:
-            bit = int(item.get("bit", 0))
+            bit = _int(item.get("bit", 0), where, "bit")
             if not 0 <= bit <= 15:
                 raise ValueError(f"{where}: bit must be 0..15")
         elif "bit" in item:
             raise ValueError(f"{where}: `bit` is for registers; coils and discrete inputs are single bits")
-        count = int(item.get("count", 1))
+        count = _int(item.get("count", 1), where, "count")
+        if not 1 <= count <= 65536:
+            raise ValueError(f"{where}: count must be 1..65536")
         zone0 = item.get("zone", "000" if kind in ("armed", "mains") else None)
         if zone0 is None:
             raise ValueError(f"{where}: `zone` is required for {kind}")
@@ -184,6 +200,8 @@ def parse_points(items: Iterable[Mapping[str, Any]]) -> tuple[Point, ...]:
                 addr, b = address + i, None
             else:
                 addr, b = address + (bit + i) // 16, (bit + i) % 16
+            if addr > 65535:
+                raise ValueError(f"{where}: count runs past address 65535")
             points.append(Point(table, addr, b, kind, zone, code, str(item.get("partition", "")),
                                 bool(item.get("invert", False)), str(item.get("name", "")) if count == 1 else ""))
     seen: set[tuple[str, int, int | None]] = set()
@@ -202,7 +220,7 @@ def device_from_table(table: Mapping[str, Any], *, receiver: str = "", peer: str
         raise ValueError(f"[[receivers.modbus.devices]]: unknown keys {sorted(unknown)}")
     if "account" not in table:
         raise ValueError("[[receivers.modbus.devices]]: `account` is required")
-    device_id = int(table.get("device_id", table.get("unit", 1)))
+    device_id = _int(table.get("device_id", table.get("unit", 1)), "[[receivers.modbus.devices]]", "device_id")
     if not 0 <= device_id <= 247:
         raise ValueError("device_id must be 0..247")
     points = parse_points(table.get("points", []))

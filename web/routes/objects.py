@@ -60,7 +60,7 @@ def _check_key(key: str | None, fmt: str) -> None:
 class AccountIn(_Body):
     number: str = Field(min_length=1, max_length=16, pattern=accounts.NUMBER_PATTERN,
                         description="account number as the panel sends it (DC-09: 3-16 hex digits)")
-    object_id: int | None = Field(None, ge=1)
+    object_id: int | None = Field(None, ge=1, le=2**63 - 1)
     prefix: str = Field("", pattern=accounts.PREFIX_PATTERN,
                         description="receiver/line prefix, e.g. L0 or R1L0; empty matches any line")
     protocol: str = Field("dc09", pattern=accounts.PROTOCOL_PATTERN)
@@ -78,7 +78,7 @@ class AccountIn(_Body):
 
 
 class Versioned(_Body):
-    version: int = Field(ge=1, description="the version this edit was made from (409 if it has moved on)")
+    version: int = Field(ge=1, le=2**31 - 1, description="the version this edit was made from (409 if it has moved on)")
 
 
 class ObjectPatch(Versioned):
@@ -112,7 +112,7 @@ class AccountPatch(Versioned):
     """Only the fields given change; `aes_key: null` removes the key."""
 
     number: str | None = Field(None, min_length=1, max_length=16, pattern=accounts.NUMBER_PATTERN)
-    object_id: int | None = Field(None, ge=1)
+    object_id: int | None = Field(None, ge=1, le=2**63 - 1)
     prefix: str | None = Field(None, pattern=accounts.PREFIX_PATTERN)
     protocol: str | None = Field(None, pattern=accounts.PROTOCOL_PATTERN)
     key_format: Literal["hex", "ascii"] | None = Field(None)
@@ -174,7 +174,7 @@ async def put_schedule(request: Request, object_id: ObjectId, body: ScheduleIn, 
 
 @router.get("/accounts", tags=["objects"], summary="Accounts (panels), optionally of one object")
 async def list_accounts(request: Request, _u: Reader,
-                        object_id: Annotated[int | None, Query(ge=1)] = None) -> KuzetJSON:
+                        object_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> KuzetJSON:
     return reply(await accounts.list_accounts(_pool(request), object_id))
 
 

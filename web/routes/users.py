@@ -22,13 +22,13 @@ class UserIn(_Body):
     full_name: str = Field("", max_length=200)
     role: Role
     lang: Lang = "ru"
-    group_id: int | None = Field(None, ge=1, description="a crew member's response group")
+    group_id: int | None = Field(None, ge=1, le=2**63 - 1, description="a crew member's response group")
     password: str | None = Field(None, min_length=users.PASSWORD_MIN, max_length=users.PASSWORD_MAX,
                                  description="omit to have one generated (returned once)")
 
 
 class UserPatch(_Body):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     full_name: str | None = Field(None, max_length=200)
     role: Role | None = None
     lang: Lang | None = None
@@ -36,7 +36,7 @@ class UserPatch(_Body):
 
 
 class PasswordIn(_Body):
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
     password: str | None = Field(None, min_length=users.PASSWORD_MIN, max_length=users.PASSWORD_MAX,
                                  description="omit to have one generated (returned once)")
 
