@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import Field
 
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api", dependencies=[Depends(auth.require())])
 
 COMPLIANCE_ROLES = ("admin", "auditor")
 Viewer = Annotated[User, Depends(auth.require(*COMPLIANCE_ROLES))]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Id = Path(ge=1, le=2**63 - 1)  # metadata for a path id: `Annotated[int, Id]`
 MAX_PERIOD_DAYS = 3 * 366
 
 
@@ -79,7 +79,7 @@ async def document_kinds(_u: Viewer) -> KuzetJSON:
 
 @router.get("/documents", tags=["compliance"], summary="The document registry")
 async def documents(request: Request, _u: Viewer, kind: Annotated[str | None, Query(max_length=60)] = None,
-                    person_id: Annotated[int | None, Query(ge=1)] = None,
+                    person_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                     include_withdrawn: bool = False) -> KuzetJSON:
     return reply(await document.list_documents(_pool(request), kind=kind, person_id=person_id,
                                                include_withdrawn=include_withdrawn))
