@@ -152,7 +152,7 @@ async def _documents(conn: asyncpg.Connection, home: Path, s: ComplianceSettings
 
 
 PEOPLE = [
-    # name, position, birth date, staff role hint
+    # name, position, birth date (used when dispatch has no staff)
     ("Сәрсенбаев Ерлан Болатұлы", "head", dt.date(1978, 4, 12)),
     ("Ахметов Данияр Серікұлы", "guard", dt.date(1990, 9, 3)),
     ("Иванов Сергей Петрович", "guard", dt.date(1987, 1, 22)),
@@ -162,12 +162,18 @@ PEOPLE = [
 
 
 async def _personnel(conn: asyncpg.Connection, home: Path, reg: Any, today: dt.date) -> None:
-    has_staff = await conn.fetchval("SELECT to_regclass('public.staff') IS NOT NULL")
-    staff_ids: list[int] = []
-    if has_staff:
-        staff_ids = [r["id"] for r in await conn.fetch("SELECT id FROM staff ORDER BY id")]
-    for i, (name, position, born) in enumerate(PEOPLE):
-        staff_id = staff_ids[i - 1] if position == "guard" and 0 <= i - 1 < len(staff_ids) else None
+    """The head, and a guard record for every member of dispatch's groups (linked by staff id), or
+    the PEOPLE list when dispatch has no staff yet."""
+    people: list[tuple[str, str, dt.date, int | None]] = [(*PEOPLE[0], None)]
+    staff = []
+    if await conn.fetchval("SELECT to_regclass('public.staff') IS NOT NULL"):
+        staff = await conn.fetch("SELECT id, full_name FROM staff ORDER BY id")
+    if staff:
+        people += [(r["full_name"], "guard", dt.date(1985 + i % 12, 1 + i % 12, 1 + (7 * i) % 28), r["id"])
+                   for i, r in enumerate(staff)]
+    else:
+        people += [(*p, None) for p in PEOPLE[1:]]
+    for i, (name, position, born, staff_id) in enumerate(people):
         p = await personnel.create(conn, {"full_name": name, "position": position, "birth_date": born,
                                           "citizenship": "KZ", "hired_on": today - dt.timedelta(days=330 + 40 * i),
                                           "job_title": "Директор" if position == "head" else "Охранник ГБР",
