@@ -88,7 +88,7 @@ async def signals(ctx: Ctx, row: Row) -> None:
 
 async def supervision(ctx: Ctx, row: Row) -> None:
     rows = await ctx.conn.fetch(
-        "SELECT a.number, a.supervision_interval, a.last_seen_at, o.name AS object FROM accounts a"
+        "SELECT a.number, a.supervision_interval, a.last_seen_at, a.created_at, o.name AS object FROM accounts a"
         " LEFT JOIN guarded_objects o ON o.id = a.object_id WHERE a.supervision_interval IS NOT NULL ORDER BY a.number")
     total = await ctx.conn.fetchval("SELECT count(*) FROM accounts")
     row.figure(t("Бақылаудағы аспаптар", "Приборов под контролем связи", "Panels under supervision"),
@@ -102,8 +102,9 @@ async def supervision(ctx: Ctx, row: Row) -> None:
     if ctx.period_to < ctx.now.date() - dt.timedelta(days=1):
         return  # a past period: supervision is a present-tense fact, the signals above cover the past
     grace = ctx.settings.supervision_grace
-    overdue = [r for r in rows if r["last_seen_at"] is None
-               or (ctx.now - r["last_seen_at"]).total_seconds() > r["supervision_interval"] * grace]
+    # a panel that never reported counts from when it was put under supervision
+    overdue = [r for r in rows
+               if (ctx.now - (r["last_seen_at"] or r["created_at"])).total_seconds() > r["supervision_interval"] * grace]
     if overdue:
         row.table(t("Уақытында хабар бермеген аспаптар", "Приборы, не вышедшие на связь вовремя",
                     "Panels overdue for their test report"),

@@ -64,7 +64,37 @@ async def seed(pool: asyncpg.Pool, home: Path, *, settings: ComplianceSettings |
         async with conn.transaction():  # all or nothing: a failed seed is redone at the next start
             if not await conn.fetchval("SELECT count(*) FROM compliance_documents"):
                 await _documents(conn, home, s, today)
+    await history(pool)
     await ensure_backup(pool, home, s)
+
+
+HISTORY_DAYS = 30
+
+
+async def history(pool: asyncpg.Pool) -> None:
+    """The demo post's past month, so its checks have a period to look at: each panel's daily
+    automatic test report (SIA RP) at noon, stored as signals of the receiver "demo-history" (not
+    put through the alarm engine: tests open no alarm). Done once."""
+    import hashlib
+    from zoneinfo import ZoneInfo
+
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM signals WHERE receiver = 'demo-history' LIMIT 1"):
+            return
+        accounts = [r["number"] for r in await conn.fetch(
+            "SELECT number FROM accounts WHERE protocol <> 'modbus' ORDER BY number")]
+        tz = ZoneInfo("Asia/Almaty")
+        today = dt.datetime.now(tz).date()
+        rows = []
+        for n in range(1, HISTORY_DAYS + 1):
+            at = dt.datetime.combine(today - dt.timedelta(days=n), dt.time(12), tz)
+            for acc in accounts:
+                raw = f'"SIA-DCS"0001L0#{acc}[#{acc}|Nri0/RP0000]_{at:%H:%M:%S,%m-%d-%Y}'.encode()
+                rows.append((at, "demo-history", "SIA-DCS", acc, "0001", "sia", "RP", raw,
+                             hashlib.sha256(b"demo-history" + raw).digest()))
+        await conn.executemany(
+            "INSERT INTO signals (received_at, receiver, protocol, account, sequence, code_kind, code, raw, dedup_key)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
 
 
 async def ensure_backup(pool: asyncpg.Pool, home: Path, s: ComplianceSettings) -> None:

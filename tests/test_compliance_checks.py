@@ -312,3 +312,17 @@ async def test_extracts_for_the_bundle(pool: asyncpg.Pool, tmp_path: Path) -> No
             assert all(r["two_groups_pct"] == 100.0 for r in coverage)
         else:
             assert coverage == []
+
+
+async def test_overdue_supervised_panels_are_a_warning(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    async with pool.acquire() as conn:
+        await post.build(conn, tmp_path, TODAY)
+        await conn.execute("INSERT INTO accounts (number, supervision_interval, last_seen_at, created_at)"
+                           " VALUES ('2002', 300, now() - interval '1 hour', now() - interval '2 days')")
+        # put under supervision a minute ago and not heard from yet: not overdue
+        await conn.execute("INSERT INTO accounts (number, supervision_interval, created_at)"
+                           " VALUES ('2003', 300, now() - interval '1 minute')")
+        r = (await run(conn))["3.3"]
+        assert r.status == "warning" and "1 supervised panel(s) are overdue: 2002." in r.explanation["en"], text(r)
+        table = next(e for e in r.evidence if e.label["en"] == "Panels overdue for their test report")
+        assert [x["account"] for x in table.value] == ["2002"]
