@@ -95,6 +95,38 @@ async def history(pool: asyncpg.Pool) -> None:
         await conn.executemany(
             "INSERT INTO signals (received_at, receiver, protocol, account, sequence, code_kind, code, raw, dedup_key)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
+    await shift_history(pool)
+
+
+async def shift_history(pool: asyncpg.Pool) -> None:
+    """The two demo groups' past month of 12-hour duty shifts (with their vehicle and staff), up to
+    their first shift made by dispatch's demo or now. Done once; skipped without dispatch's tables."""
+    from zoneinfo import ZoneInfo
+
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT to_regclass('public.duty_shift_staff') IS NOT NULL"):
+            return
+        if await conn.fetchval("SELECT 1 FROM duty_shifts WHERE note = 'demo history' LIMIT 1"):
+            return
+        now = dt.datetime.now(dt.UTC)
+        tz = ZoneInfo("Asia/Almaty")
+        start = dt.datetime.combine(dt.datetime.now(tz).date() - dt.timedelta(days=HISTORY_DAYS), dt.time(8), tz)
+        groups = await conn.fetch(
+            "SELECT g.id, (SELECT min(v.id) FROM vehicles v WHERE v.group_id = g.id) AS vehicle,"
+            " (SELECT min(d.starts_at) FROM duty_shifts d WHERE d.group_id = g.id AND d.cancelled_at IS NULL) AS first"
+            " FROM response_groups g ORDER BY g.id LIMIT 2")
+        for g in groups:
+            staff = [r["id"] for r in await conn.fetch("SELECT id FROM staff WHERE group_id = $1 AND active", g["id"])]
+            end = min(g["first"] or now, now)
+            t = start
+            while t < end:
+                e = min(t + dt.timedelta(hours=12), end)
+                sid = await conn.fetchval(
+                    "INSERT INTO duty_shifts (group_id, vehicle_id, starts_at, ends_at, note)"
+                    " VALUES ($1, $2, $3, $4, 'demo history') RETURNING id", g["id"], g["vehicle"], t, e)
+                await conn.executemany("INSERT INTO duty_shift_staff (shift_id, staff_id) VALUES ($1, $2)",
+                                       [(sid, x) for x in staff])
+                t = e
 
 
 async def ensure_backup(pool: asyncpg.Pool, home: Path, s: ComplianceSettings) -> None:
