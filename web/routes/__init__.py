@@ -30,6 +30,8 @@ from web.routes import (
 )
 
 PUBLIC: list[APIRouter] = [session.public]
-ROUTERS: list[APIRouter] = [session.router, alarms.router, objects.router, signals.router, system.router,
-                            users.router, imports.router, admin.router, history.router, compliance.router,
+# history before dispatch's routers: /api/shifts/current and /api/shifts/report are the post's shift
+# figures, the rest of /api/shifts is dispatch's duty shifts
+ROUTERS: list[APIRouter] = [session.router, alarms.router, history.router, objects.router, signals.router,
+                            system.router, users.router, imports.router, admin.router, compliance.router,
                             evidence.router]

@@ -54,7 +54,9 @@ def _shift_settings(request: Request) -> tuple[str, tuple[str, ...]]:
     return s.timezone, tuple(s.shifts)
 
 
-@router.get("/api/shifts", tags=["shifts"], summary="The shift settings and the current shift")
+# Under /api/shifts/ but not /api/shifts itself: that list is dispatch's (the groups' duty shifts).
+# This router is registered before dispatch's, so /api/shifts/current and /report are ours.
+@router.get("/api/shifts/current", tags=["shifts"], summary="The post's shift settings and the current shift")
 async def shifts(request: Request, _u: Reader) -> KuzetJSON:
     tz, specs = _shift_settings(request)
     now = shiftstats.shift_at(datetime.now(UTC), tz, specs)

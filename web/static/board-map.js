@@ -206,7 +206,7 @@
   }
 
   function coords(g) {
-    const p = g.position || g.last_position || g;
+    const p = g.position || g.base || g.last_position || g; // dispatch: last position, else the base
     const lat = p.latitude ?? p.lat;
     const lon = p.longitude ?? p.lon ?? p.lng;
     return typeof lat === "number" && typeof lon === "number" ? { lat, lon } : null;

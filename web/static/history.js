@@ -308,7 +308,7 @@
     const [objects, operators, shifts] = await Promise.all([
       api("/api/objects").then((r) => r.body).catch(() => []),
       api("/api/operators").then((r) => r.body).catch(() => []),
-      api("/api/shifts").then((r) => r.body).catch(() => null),
+      api("/api/shifts/current").then((r) => r.body).catch(() => null),
     ]);
     S.objects = objects;
     S.operators = operators;
