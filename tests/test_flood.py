@@ -90,6 +90,11 @@ async def test_ten_panels_keep_their_acks_while_one_peer_floods(pool: asyncpg.Po
         n_rows = await pool.fetchval("SELECT count(*) FROM rejected_frames WHERE peer LIKE '127.0.0.2%'")
         assert 0 < n_rows < 200
 
+        # SIGTERM in the middle of a second flood (another address, still being slowed or cut off)
+        flooder.wait()
+        flooder = start_flooder("127.0.0.1", port, 30.0, 4, "127.0.0.3")
+        await until(lambda: "127.0.0.3" in log_text() or proc.poll() is not None, "the second flood to be noticed",
+                    deadline=30)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
@@ -246,6 +251,44 @@ async def test_a_failing_store_shows_degraded_and_rejects_never_hold_signals(sys
         await until(lambda: srv.health()["state"] == "running", "the health view to recover")
     finally:
         await locker.close()
+
+
+async def test_a_clean_stop_acknowledges_what_is_being_committed(system: System, pg_dsn: str) -> None:
+    """SIGTERM's path: the receiver stops taking frames, the signal whose commit is in flight is
+    committed and ACKed, and only then is the connection closed (no retry needed)."""
+    port = system.dc09_port
+    assert system.store is not None
+    store = system.store
+    locker = await asyncpg.connect(pg_dsn)
+    try:
+        tr = locker.transaction()
+        await tr.start()
+        await locker.execute("LOCK TABLE signals IN ACCESS EXCLUSIVE MODE")  # hold the commit
+        tx = Transmitter("1234", sequence=40)
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(tx.sia("BA", "007"))
+        await w.drain()
+        await until(lambda: store.stats.submitted == 0 and store.queued == 0 and _busy(store), "the commit in flight")
+        stopping = asyncio.create_task(system.stop())
+        await until(lambda: system.receivers == [] or system.receivers[0].stopping, "the receiver to stop taking frames")
+        await tr.rollback()  # the commit goes through now
+        reply = parse_reply(await asyncio.wait_for(r.readuntil(b"\r"), 10))
+        assert reply.acknowledges(tx.last_sequence, "1234")
+        assert await _closed_by_peer(r)  # then the connection is closed
+        await stopping
+        w.close()
+    finally:
+        await locker.close()
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM signals WHERE account = '1234' AND sequence = $1",
+                                   tx.last_sequence) == 1
+    finally:
+        await conn.close()
+
+
+def _busy(store: object) -> bool:
+    return any(lane.busy for lane in store._lanes)  # type: ignore[attr-defined]  # the lane writing now
 
 
 async def test_rejected_frames_are_sampled_bounded_and_pruned(pool: asyncpg.Pool) -> None:
