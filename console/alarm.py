@@ -357,6 +357,46 @@ async def close(conn: asyncpg.Connection, alarm_id: int, actor: Actor, outcome: 
             " hold_until = NULL, recalled_at = NULL, updated_at = $2 WHERE id = $1")
 
 
+RESPONSE_STATES = ("acknowledged", "dispatched", "on-site")
+
+
+async def record_response(conn: asyncpg.Connection, alarm_id: int, actor: Actor, event: str,
+                          detail: dict[str, Any], state: str | None = None) -> str:
+    """A step of the response to an alarm (a group dispatched, accepted, on site, recalled, late...),
+    recorded by dispatch (which the core does not import): an alarm event, an audit entry, and the
+    alarm's state moved to `state` (acknowledged, dispatched or on-site) while it is open. A new
+    alarm is acknowledged first (whoever sends a group has looked at it). Call inside the caller's
+    transaction; returns the alarm's state afterwards."""
+    if state is not None and state not in RESPONSE_STATES:
+        raise AlarmError(f"unknown response state {state!r}")
+    now = datetime.now(UTC)
+    current = await conn.fetchval("SELECT state FROM alarms WHERE id = $1 FOR UPDATE", alarm_id)
+    if current is None:
+        raise AlarmError(f"alarm {alarm_id} does not exist")
+    entries = []
+    if current == "new" and state is not None:
+        # as `acknowledge`: the operator who sends a group has looked, and handles the alarm
+        await conn.execute("UPDATE alarms SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,"
+                           " handled_by = coalesce($3, handled_by), handled_since = CASE WHEN $3::bigint IS NULL"
+                           " THEN handled_since ELSE $2 END, recalled_at = NULL, updated_at = $2 WHERE id = $1",
+                           alarm_id, now, actor.user_id)
+        await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, user_id, detail)"
+                           " VALUES ($1, $2, 'acknowledged', $3, $4)", alarm_id, now, actor.user_id, {})
+        entries.append(audit.Entry(actor.name, "alarm.acknowledged", "alarm", str(alarm_id), {}, now))
+        current = "acknowledged"
+    if state is not None and current in RESPONSE_STATES and state != current:
+        await conn.execute("UPDATE alarms SET state = $2, updated_at = $3 WHERE id = $1", alarm_id, state, now)
+        current = state
+    else:
+        await conn.execute("UPDATE alarms SET updated_at = $2 WHERE id = $1", alarm_id, now)
+    await conn.execute("INSERT INTO alarm_events (alarm_id, at, kind, user_id, detail) VALUES ($1, $2, $3, $4, $5)",
+                       alarm_id, now, event, actor.user_id, detail)
+    entries.append(audit.Entry(actor.name, f"alarm.{event}", "alarm", str(alarm_id), {**detail, "state": current}, now))
+    await audit.append(conn, entries)
+    await notify_alarms(conn, [alarm_id])
+    return str(current)
+
+
 async def add_note(conn: asyncpg.Connection, alarm_id: int, actor: Actor, note: str) -> None:
     async with conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM alarms WHERE id = $1", alarm_id):

@@ -25,6 +25,7 @@ from console.config import ConfigError, Settings
 from console.rejected import RejectedLog
 from console.store import SignalStore
 from console.supervision import Supervisor
+from dispatch.timers import DispatchTimers
 from receivers.receiver import Receiver
 
 log = logging.getLogger("kuzet")
@@ -118,6 +119,7 @@ class System:
     receivers: list[Receiver] = field(default_factory=list)
     engine: AlarmEngine | None = None
     supervisor: Supervisor | None = None
+    dispatch_timers: DispatchTimers | None = None
     web_port: int = 0
     _embedded: db.EmbeddedServer | None = None
     _web: UvicornServer | None = None
@@ -183,6 +185,9 @@ class System:
         if self.with_supervision:
             self.supervisor = Supervisor(self.pool, timezone=s.timezone)
             await self.supervisor.start()
+            # dispatch's timers (late to accept / to arrive) run with the other supervision
+            self.dispatch_timers = DispatchTimers(self.pool)
+            await self.dispatch_timers.start()
         if self.with_receivers:
             await self._start_receivers()
         if self.with_web:
@@ -338,6 +343,8 @@ class System:
         if self._web is not None and self._web_task is not None:
             self._web.should_exit = True
             await step("web", self._web_task)
+        if self.dispatch_timers:
+            await step("dispatch timers", self.dispatch_timers.stop())
         if self.supervisor:
             await step("supervision", self.supervisor.stop())
         if self.engine:

@@ -23,6 +23,17 @@ Protocol (server -> client, JSON text frames):
   {"type": "counts", "counts": {...}}   the true totals, after every batch of alarm changes
   {"type": "signal", "signal": {...}}   one per new signal (at most 200 per notification)
   {"type": "ping"}                      every 25 s when idle
+  {"type": "group", "group": {...}}     one per changed response group (state, position, assignment)
+  {"type": "dispatch-warnings", "warnings": [...]}  after group changes (fewer than two on duty, ...)
+  {"type": "dispatch-alert", "alert": {...}}  a crew late to accept / to arrive (dispatch.timers)
+The snapshot also carries "groups" and "dispatch_warnings".
+
+The crews' phones have their own socket, /ws/crew (below), fed by the same listener on
+`kuzet_dispatch`: a crew client gets only its own group's assignments and group:
+  {"type": "snapshot", "group": {...}, "assignment": {...crew card...} | null}   on connect
+  {"type": "assignment", "assignment": {...crew card...}}   one per change (status tells: finished/recalled = gone)
+  {"type": "group", "group": {...}}   the own group changed
+  {"type": "ping"}
 The client may send {"type": "ping"} and gets {"type": "pong"}. Ordering is by arrival: a client
 keeps an alarm only if its `updated_at` is not older than the one it has, and signals by id.
 """
@@ -47,6 +58,10 @@ from console import user as users
 from console.alarm import CHANNEL_ALARMS
 from console.bus import Listener
 from console.store import CHANNEL_SIGNALS
+from dispatch import assignment as assignments
+from dispatch import group as groups
+from dispatch import staff
+from dispatch.notify import CHANNEL_DISPATCH
 from web import auth
 from web.i18n import LANGS
 
@@ -143,6 +158,16 @@ class Client:
             return False
 
 
+class CrewClient(Client):
+    """One crew phone: only its group's assignments reach it."""
+
+    __slots__ = ("group_id",)
+
+    def __init__(self, user: users.User, group_id: int, size: int = QUEUE_SIZE, token: str | None = None) -> None:
+        super().__init__(user, size, token)
+        self.group_id = group_id
+
+
 class Hub:
     def __init__(self, pool: asyncpg.Pool, dsn: str, *, queue_size: int = QUEUE_SIZE) -> None:
         self.pool = pool
@@ -152,12 +177,16 @@ class Hub:
         self.last_signal_id = 0
         self.dropped = 0  # clients dropped for being too slow
         self._pending_alarms: set[int] = set()
+        self.crew_clients: set[CrewClient] = set()
+        self._pending_groups: set[int] = set()
+        self._pending_assignments: set[int] = set()
+        self._pending_alerts: list[dict[str, Any]] = []
         self._signal_hint = 0
         self._resync = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.listener = Listener(dsn, {CHANNEL_ALARMS: self._on_alarm, CHANNEL_SIGNALS: self._on_signal,
-                                       users.CHANNEL_SESSIONS: self._on_session},
+                                       users.CHANNEL_SESSIONS: self._on_session, CHANNEL_DISPATCH: self._on_dispatch},
                                  name="board-feed", on_connect=self._listening_again)
         self._session_checks: set[asyncio.Task[None]] = set()
 
@@ -177,7 +206,7 @@ class Hub:
         self._tasks = []
         for t in list(self._session_checks):
             t.cancel()
-        for c in list(self.clients):
+        for c in list(self.clients) + list(self.crew_clients):
             c.drop(CLOSE_GOING_AWAY)
 
     @property
@@ -206,6 +235,17 @@ class Hub:
             return
         self._wake.set()
 
+    def _on_dispatch(self, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            self._pending_groups.update(int(i) for i in data.get("groups", ()))
+            self._pending_assignments.update(int(i) for i in data.get("assignments", ()))
+            self._pending_alerts.extend(a for a in data.get("alerts", ()) if isinstance(a, dict))
+        except (ValueError, TypeError, AttributeError):
+            log.warning("board feed: bad %s payload %r", CHANNEL_DISPATCH, payload[:100])
+            return
+        self._wake.set()
+
     def _on_signal(self, payload: str) -> None:
         try:
             self._signal_hint = max(self._signal_hint, int(payload))
@@ -231,12 +271,15 @@ class Hub:
         """End the websockets (of one user, or all) whose session has ended, or whose user may no
         longer watch the board: 4401 "log in again", 4403 for a role without the board."""
         try:
-            for c in [c for c in self.clients if user_id is None or c.user.id == user_id]:
+            for c in [c for c in [*self.clients, *self.crew_clients] if user_id is None or c.user.id == user_id]:
                 if c.token is None or c.gone.is_set():
                     continue
                 now = await users.session_user(self.pool, c.token)
                 if now is None:
                     c.drop(auth.CLOSE_UNAUTHENTICATED)
+                elif isinstance(c, CrewClient):  # a phone: still crew, still in the same group
+                    if now.role != "crew" or (await staff.crew_group(self.pool, now) or 0) != c.group_id:
+                        c.drop(auth.CLOSE_FORBIDDEN)
                 elif now.role not in auth.READ_ROLES:
                     c.drop(auth.CLOSE_FORBIDDEN)
         except Exception as exc:  # the periodic check in _send still covers this client
@@ -248,6 +291,34 @@ class Hub:
 
     def unregister(self, c: Client) -> None:
         self.clients.discard(c)
+        if isinstance(c, CrewClient):
+            self.crew_clients.discard(c)
+
+    def register_crew(self, user: users.User, group_id: int, token: str | None = None) -> CrewClient:
+        c = CrewClient(user, group_id, self.queue_size, token)
+        self.crew_clients.add(c)
+        return c
+
+    def crew_watching(self, group_id: int) -> int:
+        """Phone views of the group open on this web process (the crew simulator stands aside
+        while there is one)."""
+        return sum(1 for c in self.crew_clients if c.group_id == group_id and not c.gone.is_set())
+
+    async def crew_snapshot(self, group_id: int) -> str:
+        if not group_id:
+            return dumps({"type": "snapshot", "group": None, "assignment": None})
+        async with self.pool.acquire() as conn:
+            found = await groups.list_groups(conn, ids=[group_id], include_inactive=True)
+            current = await assignments.active_for_group(conn, group_id)
+            card = await assignments.crew_card(conn, current["id"]) if current else None
+        return dumps({"type": "snapshot", "group": found[0] if found else None, "assignment": card})
+
+    def _offer_crew(self, c: CrewClient, texts: Iterable[str]) -> None:
+        for text in texts:
+            if not c.offer(text):
+                self.crew_clients.discard(c)
+                self.dropped += 1
+                break
 
     def broadcast(self, texts: Iterable[str]) -> None:
         texts = list(texts)
@@ -266,9 +337,11 @@ class Hub:
             open_alarms = await alarms.list_alarms(conn, limit=SNAPSHOT_ALARMS)
             counts = await alarms.counts(conn)
             signals = await latest_signals(conn, limit=SNAPSHOT_SIGNALS)
+            group_list = await groups.list_groups(conn)
+            warnings = await groups.warnings(conn)
         signals.reverse()  # oldest first, like the stream that follows
         return dumps({"type": "snapshot", "alarms": open_alarms, "signals": signals, "counts": counts,
-                      "shown": len(open_alarms)})
+                      "shown": len(open_alarms), "groups": group_list, "dispatch_warnings": warnings})
 
     # -- the pump -----------------------------------------------------------------------------
 
@@ -291,10 +364,16 @@ class Hub:
             snapshot = await self.snapshot() if self.clients else None
             self._resync = False
             self._pending_alarms.clear()
+            self._pending_groups.clear()
+            self._pending_assignments.clear()
+            self._pending_alerts.clear()
             self.last_signal_id = max(self.last_signal_id, int(top), self._signal_hint)
             if snapshot is not None:
                 self.broadcast([snapshot])
+            for c in list(self.crew_clients):
+                self._offer_crew(c, [await self.crew_snapshot(c.group_id)])
             return
+        await self._deliver_dispatch()
         ids, self._pending_alarms = self._pending_alarms, set()
         if ids and self.clients:
             try:
@@ -316,6 +395,35 @@ class Hub:
                 self.broadcast(dumps({"type": "signal", "signal": s}) for s in reversed(rows))
             else:  # not visible yet (cannot happen after a commit, but never spin)
                 self.last_signal_id = hint
+
+
+    async def _deliver_dispatch(self) -> None:
+        gids, self._pending_groups = self._pending_groups, set()
+        aids, self._pending_assignments = self._pending_assignments, set()
+        alerts, self._pending_alerts = self._pending_alerts, []
+        if not (self.clients or self.crew_clients) or not (gids or aids or alerts):
+            return
+        try:
+            changed = await groups.list_groups(self.pool, ids=sorted(gids), include_inactive=True) if gids else []
+            warnings = await groups.warnings(self.pool) if gids and self.clients else None
+            crew_groups = {c.group_id for c in self.crew_clients}
+            cards = [await assignments.crew_card(self.pool, a["id"])
+                     for a in await assignments.get_many(self.pool, sorted(aids)) if a["group_id"] in crew_groups]
+        except BaseException:
+            self._pending_groups |= gids
+            self._pending_assignments |= aids
+            self._pending_alerts = alerts + self._pending_alerts
+            raise
+        texts = [dumps({"type": "group", "group": g}) for g in changed]
+        if warnings is not None:
+            texts.append(dumps({"type": "dispatch-warnings", "warnings": warnings}))
+        texts += [dumps({"type": "dispatch-alert", "alert": a}) for a in alerts]
+        self.broadcast(texts)
+        for c in list(self.crew_clients):  # a crew sees its own group and its own group's work only
+            mine = [dumps({"type": "group", "group": g}) for g in changed if g["id"] == c.group_id]
+            mine += [dumps({"type": "assignment", "assignment": card}) for card in cards
+                     if card["group_id"] == c.group_id]
+            self._offer_crew(c, mine)
 
 
 # -- the websocket ---------------------------------------------------------------------------------
@@ -340,6 +448,54 @@ async def board(ws: WebSocket) -> None:
     try:
         await ws.accept()
         await ws.send_text(await hub.snapshot())
+        sender = asyncio.create_task(_send(ws, client, hub, token))
+        receiver = asyncio.create_task(_receive(ws, client))
+        dropped = asyncio.create_task(client.gone.wait())
+        done, pending = await asyncio.wait({sender, receiver, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        for t in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        code: int | None = None
+        for t in done:
+            if t.cancelled():
+                continue
+            if t is dropped:
+                code = client.close_code
+            elif t.exception() is None and isinstance(t.result(), int):
+                code = t.result()
+        if code is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code), 2.0)
+    except (WebSocketDisconnect, ConnectionError, RuntimeError):
+        pass
+    finally:
+        hub.unregister(client)
+
+
+@router.websocket("/ws/crew")
+async def crew(ws: WebSocket) -> None:
+    """The crew phone's live feed: its group's current assignment on connect (so a phone that
+    lost its connection gets the current state), then every change of its group's assignments."""
+    found = auth.scope_user(ws.scope)
+    token = ws.scope.get(auth.SCOPE_TOKEN)
+    if found is None or not isinstance(token, str):
+        await ws.accept()
+        await ws.close(auth.CLOSE_UNAUTHENTICATED, "not logged in")
+        return
+    hub: Hub = ws.app.state.hub
+    if found.role != "crew":
+        await ws.accept()
+        await ws.close(auth.CLOSE_FORBIDDEN, "the crew view is for crew members")
+        return
+    # The crew's group: its staff record's, else users.group_id. A crew member in no group gets a
+    # snapshot saying so and nothing after it (group 0 matches nothing).
+    group_id = await staff.crew_group(hub.pool, found) or 0
+    client = hub.register_crew(found, group_id, token)  # before the snapshot, so nothing falls between the two
+    try:
+        await ws.accept()
+        await ws.send_text(await hub.crew_snapshot(group_id))
         sender = asyncio.create_task(_send(ws, client, hub, token))
         receiver = asyncio.create_task(_receive(ws, client))
         dropped = asyncio.create_task(client.gone.wait())

@@ -5,7 +5,7 @@ Who may do what:
   admin     everything, including creating objects and accounts
   operator  read the board, acknowledge / close / annotate alarms
   auditor   read the board and its history, change nothing
-  crew      only /api/me and /api/logout here (crews get their own assignment view)
+  crew      /api/me, /api/logout, and their own group's work (web.routes.dispatch, /ws/crew)
 
 Errors are JSON {"detail": "..."}: 401 not logged in, 403 wrong role, 404 no such thing,
 409 the action does not fit the alarm's state (the alarm engine's message) or an edit was made from a
@@ -19,6 +19,7 @@ from web.routes import (
                         admin,
                         alarms,
                         compliance,
+                        dispatch,
                         evidence,
                         history,
                         imports,
@@ -34,4 +35,4 @@ PUBLIC: list[APIRouter] = [session.public]
 # figures, the rest of /api/shifts is dispatch's duty shifts
 ROUTERS: list[APIRouter] = [session.router, alarms.router, history.router, objects.router, signals.router,
                             system.router, users.router, imports.router, admin.router, compliance.router,
-                            evidence.router]
+                            evidence.router, dispatch.router]

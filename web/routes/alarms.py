@@ -19,6 +19,7 @@ from console import handling, history
 from console.alarm import AlarmError
 from console.handling import ChecklistOpen, HandledElsewhere
 from console.user import User
+from dispatch import assignment as assignments
 from web import auth, i18n
 from web.routes.common import Acting, AlarmId, KuzetJSON, Reader, _Body, _pool, reply
 
@@ -76,7 +77,8 @@ async def _alarm_with_history(conn: asyncpg.Connection | asyncpg.Pool, alarm_id:
     if found is None:
         raise HTTPException(404, f"alarm {alarm_id} does not exist")
     return {**found, "history": await alarms.history(conn, alarm_id),
-            "checklist": await handling.checklist(conn, alarm_id), "timeline": await handling.timeline(conn, alarm_id)}
+            "checklist": await handling.checklist(conn, alarm_id), "timeline": await handling.timeline(conn, alarm_id),
+            "assignments": await assignments.for_alarm(conn, alarm_id)}
 
 
 def _conflict(exc: AlarmError) -> KuzetJSON:
