@@ -104,7 +104,7 @@ async def build(conn: asyncpg.Connection, home: Path, today: dt.date) -> dict[st
                         verified=True, audit_entries=1, detail={}, actor="test")
     # the groups on duty through the period (dispatch's shifts)
     if await conn.fetchval("SELECT to_regclass('public.duty_shifts') IS NOT NULL"):
-        start = dt.datetime.combine(ago(DAYS), dt.time(), TZ)
+        start = dt.datetime.combine(ago(60), dt.time(), TZ)  # covers the pages' default period (30 days)
         for gid, vid in zip(g, v, strict=True):
             await conn.execute("INSERT INTO duty_shifts (group_id, vehicle_id, starts_at, ends_at) VALUES ($1, $2, $3, $4)",
                                gid, vid, start, now + dt.timedelta(days=1))
