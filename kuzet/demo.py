@@ -42,14 +42,17 @@ ZONES = ["Входная дверь", "Окна 1 этаж", "ИК-датчик 
 INSTRUCTIONS = ("При тревоге: позвонить ответственному лицу по порядку; при отсутствии ответа "
                 "направить ГБР. Тревожная кнопка — ГБР немедленно, звонок после выезда.")
 USERS = [("admin", "admin", "Администратор", "ru"), ("operator", "operator", "Дежурный оператор", "kk"),
-         ("crew1", "crew", "Экипаж ГБР-1", "ru"), ("auditor", "auditor", "Аудитор", "ru")]
+         ("crew1", "crew", "Экипаж ГБР-1", "ru"), ("crew2", "crew", "Экипаж ГБР-2", "kk"),
+         ("auditor", "auditor", "Аудитор", "ru")]
 
 
 async def seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
     """Seed the demo post once; return the demo users and their passwords."""
     creds = await _seed(pool, home)
-    from kuzet import demo_compliance
+    from kuzet import demo_compliance, demo_dispatch
 
+    # dispatch's first: compliance links its personnel records to dispatch's staff
+    creds = await demo_dispatch.seed(pool, home, creds)
     await demo_compliance.seed(pool, home)
     return creds
 
@@ -95,7 +98,7 @@ async def _seed(pool: asyncpg.Pool, home: Path) -> list[dict[str, str]]:
         for username, role, full_name, lang in USERS:
             pw = secrets.token_urlsafe(12)
             await user.create(conn, username, pw, role, full_name=full_name, lang=lang,
-                              group_id=g1 if role == "crew" else None)
+                              group_id={"crew1": g1, "crew2": g2}.get(username))
             creds.append({"username": username, "password": pw, "role": role})
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(creds_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

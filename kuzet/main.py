@@ -75,8 +75,12 @@ async def _start(system: System, settings: config.Settings, sims: list[subproces
             print(f"  {c['username']:<10} {c['password']:<22} {c['role']}", flush=True)
         port = system.dc09_port
         sims.extend(demo_mod.start_panel_simulators("127.0.0.1", port, panels=panels, rate=rate))
+        from kuzet import demo_dispatch
+
+        sims.extend(demo_dispatch.start_crew_simulators(f"http://127.0.0.1:{system.web_port}", creds))
         print(f"Simulators: {len(sims)} processes (DC-09 panels on port {port}, a Sur-Gard MLR2 on a"
-              f" pseudo-terminal, a Modbus panel on port {modbus_port}).", flush=True)
+              f" pseudo-terminal, a Modbus panel on port {modbus_port}, the crews of both response groups,"
+              f" who stand aside while crew1/crew2 has the phone view /crew open).", flush=True)
     print("Ctrl-C stops everything.", flush=True)
 
 
@@ -282,6 +286,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("sim", help="panel simulators speaking the real protocols")
     simsub = p.add_subparsers(dest="sim", required=True)
     if command == "sim":
+        from receivers.sim import crews as sim_crews
         from receivers.sim import dc09 as sim_dc09
         from receivers.sim import modbus_panel as sim_modbus
         from receivers.sim import serial_rx as sim_serial
@@ -289,6 +294,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sim_dc09.add_arguments(simsub.add_parser("dc09", help="a DC-09 transmitter (SIA DC-03 or Contact ID)"))
         sim_serial.add_arguments(simsub.add_parser("serial", help="a hardware receiver's automation output (MLR2 / 685)"))
         sim_modbus.add_arguments(simsub.add_parser("modbus", help="a Modbus alarm panel (TCP or RTU)"))
+        sim_crews.add_arguments(simsub.add_parser("crews", help="a response group's crew answering through the phone API"))
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     benchsub = p.add_subparsers(dest="bench", required=True)
@@ -373,11 +379,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return compliance_cmd.key(args, _settings(args).home)
         return asyncio.run(_compliance_export(args, _settings(args)))
     if args.cmd == "sim":
+        from receivers.sim import crews as sim_crews
         from receivers.sim import dc09 as sim_dc09
         from receivers.sim import modbus_panel as sim_modbus
         from receivers.sim import serial_rx as sim_serial
 
-        sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main}.get(args.sim, sim_dc09.main)
+        sim_main = {"serial": sim_serial.main, "modbus": sim_modbus.main,
+                    "crews": sim_crews.main}.get(args.sim, sim_dc09.main)
         return int(sim_main(args))
     if args.cmd == "bench":
         from kuzet.bench import ingest as bench

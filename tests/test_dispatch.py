@@ -12,6 +12,8 @@ import contextlib
 import csv
 import io
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -476,36 +478,36 @@ async def test_shifts_overlaps_eligibility_and_warnings(post: Post) -> None:
             return reasons.get(staff_id)
 
         post.app.state.shift_eligibility = check
-        r = await adm.post("/api/duty-shifts", json=body)
+        r = await adm.post("/api/shifts", json=body)
         assert r.status_code == 409 and "Aidos" in r.json()["detail"] and "certificate" in r.json()["detail"]
         post.app.state.shift_eligibility = None
-        r = await adm.post("/api/duty-shifts", json={**body, "ends_at": body["starts_at"]})
+        r = await adm.post("/api/shifts", json={**body, "ends_at": body["starts_at"]})
         assert r.status_code == 422 and "ends_at" in r.json()["detail"]
-        r = await adm.post("/api/duty-shifts", json={**body, "starts_at": "2026-11-29T10:00:00"})
+        r = await adm.post("/api/shifts", json={**body, "starts_at": "2026-11-29T10:00:00"})
         assert r.status_code == 422  # a time without a zone is refused
-        sh = await adm.post("/api/duty-shifts", json=body)  # no vehicle: the board warns
+        sh = await adm.post("/api/shifts", json=body)  # no vehicle: the board warns
         assert sh.status_code == 201, sh.text
         warns = (await op.get("/api/dispatch/warnings")).json()
         assert [w["code"] for w in warns] == ["shift-without-vehicle"] and warns[0]["group_id"] == g["id"]
         assert warns[0]["message"]["kk"] and warns[0]["message"]["ru"]
         # overlaps: the same group, the same staff member, the same vehicle
-        assert (await adm.post("/api/duty-shifts", json=body)).status_code == 409
+        assert (await adm.post("/api/shifts", json=body)).status_code == 409
         other = (await adm.post("/api/groups", json={"name": "ГБР-5"})).json()
-        r = await adm.post("/api/duty-shifts", json={**body, "group_id": other["id"], "staff_ids": [s1["id"]]})
+        r = await adm.post("/api/shifts", json={**body, "group_id": other["id"], "staff_ids": [s1["id"]]})
         assert r.status_code == 409 and "Serik" in r.json()["detail"]
-        r = await adm.post("/api/duty-shifts", json={**body, "group_id": other["id"], "staff_ids": [],
+        r = await adm.post("/api/shifts", json={**body, "group_id": other["id"], "staff_ids": [],
                                                 "vehicle_id": post_vehicle(await op.get("/api/vehicles"), "777 ABK 02")})
         assert r.status_code == 409 and "vehicle" in r.json()["detail"]
-        r = await adm.patch(f"/api/duty-shifts/{sh.json()['id']}", json={"vehicle_id": v["id"]})
+        r = await adm.patch(f"/api/shifts/{sh.json()['id']}", json={"vehicle_id": v["id"]})
         assert r.status_code == 200 and r.json()["plate"] == "001 AAA 02"
         assert (await op.get("/api/dispatch/warnings")).json() == []
         g3 = (await op.get(f"/api/groups/{g['id']}")).json()
         assert g3["state"] == "available" and [c["full_name"] for c in g3["crew"]] == ["Serik", "Aidos"]
 
         # two groups off duty: fewer than two on duty with a vehicle
-        for sh_ in (await op.get("/api/duty-shifts")).json():
+        for sh_ in (await op.get("/api/shifts")).json():
             if sh_["group_id"] != g["id"]:
-                assert (await adm.delete(f"/api/duty-shifts/{sh_['id']}")).status_code == 200
+                assert (await adm.delete(f"/api/shifts/{sh_['id']}")).status_code == 200
         warns = (await op.get("/api/dispatch/warnings")).json()
         assert [w["code"] for w in warns] == ["few-groups-on-duty"] and warns[0]["on_duty_with_vehicle"] == 1
         assert (await op.get(f"/api/groups/{post.groups['almaty']}")).json()["state"] == "off-duty"
@@ -519,3 +521,49 @@ async def test_shifts_overlaps_eligibility_and_warnings(post: Post) -> None:
 
 def post_vehicle(r: httpx.Response, plate: str) -> int:
     return int(next(v["id"] for v in r.json() if v["plate"] == plate))
+
+
+# -- the simulated crew ------------------------------------------------------------------------------
+
+
+async def test_the_simulated_crew_answers_through_the_phone_api_and_stands_aside(post: Post) -> None:
+    """`kuzet sim crews` in its own process: it accepts, drives (its position moves toward the
+    object), goes on site and finishes; while a phone view of its group is open it does nothing."""
+    alarm_id = await post.alarm()
+    env = {**os.environ, "KUZET_SIM_PASSWORD": PASSWORD}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kuzet", "sim", "crews", "--url", post.url, "--user", "crew1", "--tick", "0.3",
+        "--max-drive", "3", "--on-site", "0.5", "--accept-after", "0.1", "0.2", "--seed", "1",
+        stdout=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL, env=env)
+    try:
+        async with post.login("operator") as op, post.login("crew1") as phone:
+            async with post.ws(phone) as ws:  # a person has the phone view open: the simulator stands aside
+                json.loads(await ws.recv())
+                a = (await op.post(f"/api/alarms/{alarm_id}/dispatch", json={"group_id": post.groups["almaty"]})).json()
+                await recv(ws, lambda m: m["type"] == "assignment")
+                # the person accepts; the simulator, polling meanwhile, has not touched it
+                r = await phone.post(f"/api/assignments/{a['id']}/status", json={"status": "accepted"})
+                assert r.json()["steps"]["accepted"]["by"] == "crew1" and r.json()["recorded"] is True
+                assert (await op.get(f"/api/assignments/{a['id']}")).json()["status"] == "accepted"
+            # the page is closed: the simulator carries on to the end
+            seen: list[tuple[float, float]] = []
+
+            async def finished() -> bool:
+                g = (await op.get(f"/api/groups/{post.groups['almaty']}")).json()
+                if g["position"] and (g["position"]["lat"], g["position"]["lon"]) not in seen:
+                    seen.append((g["position"]["lat"], g["position"]["lon"]))
+                return bool((await op.get(f"/api/assignments/{a['id']}")).json()["status"] == "finished")
+
+            await until(finished, "the simulated crew to finish", deadline=60)
+            done = (await op.get(f"/api/assignments/{a['id']}")).json()
+            assert list(done["steps"]) == ["dispatched", "accepted", "en-route", "on-site", "finished"]
+            assert done["outcome"] in ("false-alarm", "technical-fault", "real-alarm") and done["report"]
+        n = await post.pool.fetchval("SELECT count(*) FROM group_positions WHERE group_id = $1", post.groups["almaty"])
+        assert n >= 2 and len(seen) >= 1  # it drove: positions were posted on the way
+        last = await post.pool.fetchrow("SELECT latitude, longitude FROM group_positions WHERE group_id = $1"
+                                        " ORDER BY at DESC LIMIT 1", post.groups["almaty"])
+        assert abs(last["latitude"] - 43.2610) < 0.001 and abs(last["longitude"] - 76.9457) < 0.001
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)

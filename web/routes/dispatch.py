@@ -314,7 +314,7 @@ async def delete_staff(request: Request, staff_id: Id, me: Admin) -> KuzetJSON:
 # -- shifts ------------------------------------------------------------------------------------------
 
 
-@router.get("/duty-shifts", tags=["dispatch"], summary="Duty shifts overlapping [from, to)")
+@router.get("/shifts", tags=["dispatch"], summary="Duty shifts overlapping [from, to)")
 async def list_shifts(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1)] = None,
                       since: Annotated[dt.datetime | None, Query(alias="from")] = None,
                       until: Annotated[dt.datetime | None, Query(alias="to")] = None,
@@ -323,7 +323,7 @@ async def list_shifts(request: Request, _u: Reader, group_id: Annotated[int | No
                                          include_cancelled=cancelled))
 
 
-@router.post("/duty-shifts", tags=["dispatch"], status_code=201, summary="Put staff and a vehicle on duty (admin)")
+@router.post("/shifts", tags=["dispatch"], status_code=201, summary="Put staff and a vehicle on duty (admin)")
 async def create_shift(request: Request, body: ShiftIn, me: Admin) -> KuzetJSON:
     async with _pool(request).acquire() as conn:
         with answers():
@@ -331,13 +331,13 @@ async def create_shift(request: Request, body: ShiftIn, me: Admin) -> KuzetJSON:
             return reply(await shift.get(conn, sid), 201)
 
 
-@router.get("/duty-shifts/{shift_id}", tags=["dispatch"], summary="One shift")
+@router.get("/shifts/{shift_id}", tags=["dispatch"], summary="One shift")
 async def get_shift(request: Request, shift_id: Id, _u: Reader) -> KuzetJSON:
     with answers():
         return reply(await shift.get(_pool(request), shift_id))
 
 
-@router.patch("/duty-shifts/{shift_id}", tags=["dispatch"], summary="Change a shift (admin)")
+@router.patch("/shifts/{shift_id}", tags=["dispatch"], summary="Change a shift (admin)")
 async def patch_shift(request: Request, shift_id: Id, body: ShiftPatch, me: Admin) -> KuzetJSON:
     changes = _changes(body)
     for f in ("starts_at", "ends_at", "staff_ids", "note"):
@@ -349,7 +349,7 @@ async def patch_shift(request: Request, shift_id: Id, body: ShiftPatch, me: Admi
             return reply(await shift.get(conn, shift_id))
 
 
-@router.delete("/duty-shifts/{shift_id}", tags=["dispatch"], summary="Cancel a shift (admin; kept for the record)")
+@router.delete("/shifts/{shift_id}", tags=["dispatch"], summary="Cancel a shift (admin; kept for the record)")
 async def delete_shift(request: Request, shift_id: Id, me: Admin) -> KuzetJSON:
     async with _pool(request).acquire() as conn:
         with answers():
