@@ -165,6 +165,7 @@
     if (S.tab === "alarms" && ![...q.keys()].length) q.set("closed", "1"); // all alarms, newest first
     S.query = q;
     S.rows = [];
+    S.loads = (S.loads || 0) + 1; // a page still loading for the previous search is dropped
     S.next = null;
     const csv = new URLSearchParams(q);
     csv.set("format", "csv");
@@ -174,6 +175,7 @@
   }
 
   async function load() {
+    const gen = S.loads;
     const q = new URLSearchParams(S.query);
     if (S.tab !== "shift") {
       q.set("limit", String(PAGE));
@@ -181,6 +183,7 @@
     }
     try {
       const r = await api(PATHS[S.tab] + "?" + q.toString());
+      if (gen !== S.loads) return; // answers an older search: its rows would be appended twice
       if (S.tab === "shift") { renderShift(r.body); return; }
       S.rows.push(...r.body);
       S.next = r.next;
