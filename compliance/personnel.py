@@ -103,6 +103,8 @@ async def create(conn: asyncpg.Connection, data: dict[str, Any], *, actor: str) 
                 f" ({', '.join(f'${i + 1}' for i in range(len(cols)))}) RETURNING id", *data.values())
         except asyncpg.UniqueViolationError as e:
             raise PersonError("staff_id", "already linked to another person") from e
+        except asyncpg.ForeignKeyViolationError as e:
+            raise PersonError("staff_id", "no such staff member in dispatch") from e
         await audit.append(conn, [audit.Entry(actor, "person.created", "person", str(pid),
                                               {"full_name": data.get("full_name"), "position": data.get("position")})])
     got = await get(conn, pid)
@@ -125,6 +127,8 @@ async def update(conn: asyncpg.Connection, person_id: int, changes: dict[str, An
                                    person_id, *changes.values())
             except asyncpg.UniqueViolationError as e:
                 raise PersonError("staff_id", "already linked to another person") from e
+            except asyncpg.ForeignKeyViolationError as e:
+                raise PersonError("staff_id", "no such staff member in dispatch") from e
             await audit.append(conn, [audit.Entry(actor, "person.updated", "person", str(person_id),
                                                   {"changes": changes})])
     got = await get(conn, person_id)

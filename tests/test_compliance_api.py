@@ -195,3 +195,43 @@ async def test_warnings_for_the_board(web: Web, tmp_path: Path) -> None:  # noqa
     async with web.login("crew") as c:
         assert (await c.get("/api/compliance/warnings")).status_code == 403
     assert document.KINDS["radio_contract"].row == "3.4"
+
+
+async def test_dispatch_refuses_an_ineligible_guard_on_a_duty_shift(web: Web, tmp_path: Path) -> None:  # noqa: F811
+    async with web.pool.acquire() as conn:
+        ids = await post.build(conn, tmp_path, TODAY)
+    guard_staff = ids["staff"][1]
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)  # after the shifts the post already has
+    n = 0
+
+    def shift(staff: list[int]) -> dict[str, object]:
+        nonlocal n
+        n += 1
+        a = start + dt.timedelta(days=n)
+        return {"group_id": ids["groups"][0], "starts_at": a.isoformat(),
+                "ends_at": (a + dt.timedelta(hours=12)).isoformat(), "staff_ids": staff}
+
+    async with web.login("admin") as c:
+        r = await c.post("/api/duty-shifts", json=shift([guard_staff]))
+        assert r.status_code == 201, r.text
+        # under 19
+        async with web.pool.acquire() as conn:
+            await conn.execute("UPDATE compliance_personnel SET birth_date = $2 WHERE id = $1", ids["guard"],
+                               TODAY.replace(year=TODAY.year - 18))
+        r = await c.post("/api/duty-shifts", json=shift([guard_staff]))
+        assert r.status_code == 409 and "Guard" in r.json()["detail"] and "Under 19" in r.json()["detail"], r.text
+        # of age again, but the training certificate has expired
+        async with web.pool.acquire() as conn:
+            await conn.execute("UPDATE compliance_personnel SET birth_date = '1990-01-01' WHERE id = $1", ids["guard"])
+            await conn.execute("UPDATE compliance_documents SET valid_until = $2 WHERE id = $1",
+                               ids["training"][ids["guard"]], TODAY - dt.timedelta(days=1))
+        r = await c.post("/api/duty-shifts", json=shift([guard_staff]))
+        assert r.status_code == 409 and "No valid certificate" in r.json()["detail"], r.text
+        # a staff member nobody entered in the personnel records
+        other = (await c.post("/api/staff", json={"full_name": "Nobody Known", "role": "driver",
+                                                  "group_id": ids["groups"][0]})).json()
+        r = await c.post("/api/duty-shifts", json=shift([other["id"]]))
+        assert r.status_code == 409 and "no personnel record" in r.json()["detail"], r.text
+        # linking to a staff member that does not exist is refused, naming the field
+        r = await c.patch(f"/api/personnel/{ids['head']}", json={"staff_id": 987654})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "staff_id"

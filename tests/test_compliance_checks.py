@@ -255,11 +255,11 @@ async def test_shift_eligibility_for_dispatch(pool: asyncpg.Pool, tmp_path: Path
     expired (or expires during the shift), may not be put on a shift; an unknown staff member neither."""
     async with pool.acquire() as conn:
         ids = await post.build(conn, tmp_path, TODAY)
-        await conn.execute("UPDATE compliance_personnel SET staff_id = 4242 WHERE id = $1", ids["guard"])
+        staff = ids["staff"][1]  # dispatch's staff member linked to the guard
         check_shift = personnel.shift_eligibility(ComplianceSettings())
         now = dt.datetime.now(dt.UTC)
         shift = (now, now + dt.timedelta(hours=12))
-        assert await check_shift(conn, 4242, *shift) is None
+        assert await check_shift(conn, staff, *shift) is None
         why = await check_shift(conn, 9999, *shift)
         assert why is not None and "no personnel record" in why
         assert await personnel.shift_eligibility(ComplianceSettings(shift_requires_personnel=False))(
@@ -267,13 +267,13 @@ async def test_shift_eligibility_for_dispatch(pool: asyncpg.Pool, tmp_path: Path
         # the training certificate lapses tomorrow: a shift into the day after is refused
         await conn.execute("UPDATE compliance_documents SET valid_until = $2 WHERE id = $1",
                            ids["training"][ids["guard"]], TODAY + dt.timedelta(days=1))
-        assert await check_shift(conn, 4242, *shift) is None
-        why = await check_shift(conn, 4242, now + dt.timedelta(days=1), now + dt.timedelta(days=2, hours=1))
+        assert await check_shift(conn, staff, *shift) is None
+        why = await check_shift(conn, staff, now + dt.timedelta(days=1), now + dt.timedelta(days=2, hours=1))
         assert why is not None and "No valid certificate of a specialized training centre" in why
         # under 19
         await conn.execute("UPDATE compliance_personnel SET birth_date = $2 WHERE id = $1", ids["guard"],
                            TODAY.replace(year=TODAY.year - 18))
-        why = await check_shift(conn, 4242, *shift)
+        why = await check_shift(conn, staff, *shift)
         assert why is not None and "Under 19" in why
 
 

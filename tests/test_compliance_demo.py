@@ -38,3 +38,6 @@ async def test_demo_post_has_its_documents_and_personnel(pool: asyncpg.Pool, tmp
         assert "Staffing table: present and valid" in got["3.3"].explanation["en"]
         assert "Signals were received every day of the period" in got["3.3"].explanation["en"]
         assert "groups are formed by order" in got["3.5"].explanation["en"]
+        # the two groups' past month of duty (dispatch's shifts) and their crews' records
+        assert got["3.5"].status == "met", got["3.5"].to_dict()
+        assert got["2"].status == "met", got["2"].to_dict()
