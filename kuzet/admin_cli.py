@@ -7,6 +7,7 @@ used) and migrated, as `kuzet db` does. Every change is audited with the actor "
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import getpass
 import os
@@ -32,23 +33,31 @@ def actor() -> str:
 
 @contextlib.asynccontextmanager
 async def database(settings: config.Settings) -> AsyncIterator[asyncpg.Connection]:
-    """A migrated connection to the post's database (the embedded server runs only meanwhile)."""
+    """A connection to the post's database as the runtime role, after migrating as the schema's
+    owner, as `kuzet db` does (the embedded server runs only meanwhile)."""
     embedded = None
-    dsn = settings.database_url
-    if not dsn:
+    if settings.database_url:
+        owner_dsn, app_dsn = settings.database_url, settings.app_database_url or settings.database_url
+    else:
         embedded = db.EmbeddedServer(settings.pgdata)
-        dsn = embedded.start()
+        owner_dsn = await asyncio.to_thread(embedded.start)
+        app_dsn = embedded.app_dsn
     try:
-        await db.wait_ready(dsn)
-        conn = await db.connect(dsn)
+        await db.wait_ready(owner_dsn)
+        runtime_role = await db.role_of(app_dsn) if app_dsn != owner_dsn else db.RUNTIME_ROLE
+        conn = await db.connect(owner_dsn)
         try:
-            await db.migrate(conn, DOMAINS)
+            await db.migrate(conn, DOMAINS, runtime_role=runtime_role)
+        finally:
+            await conn.close()
+        conn = await db.connect(app_dsn)
+        try:
             yield conn
         finally:
             await conn.close()
     finally:
         if embedded:
-            embedded.stop()
+            await asyncio.to_thread(embedded.stop)
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
