@@ -22,7 +22,11 @@ STATUS = {edit.NotFound: 404, edit.Stale: 409, edit.Conflict: 409, edit.Invalid:
 
 
 def lang_of(request: Request) -> str:
-    """The logged-in user's language, else the browser's first kk/ru/en, else Kazakh."""
+    """The page's language (X-Kuzet-Lang: the pages send what the user picked), else the logged-in
+    user's, else the browser's first kk/ru/en, else Kazakh."""
+    asked = request.headers.get("x-kuzet-lang", "")
+    if asked in i18n.LANGS:
+        return asked
     me = auth.scope_user(request.scope)
     if me is not None:
         return i18n.pick_lang(me.lang)
