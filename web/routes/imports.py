@@ -10,7 +10,7 @@ from web.routes.common import Admin, KuzetJSON, _pool, reply
 
 router = APIRouter(prefix="/api", dependencies=[Depends(auth.require())])
 
-MAX_BYTES = 20 * 1024 * 1024  # some 50,000 objects with zones and contacts
+MAX_BYTES = 10 * 1024 * 1024  # the body limit for /api/import in web.app.BODY_LIMITS; some 30,000 objects
 
 
 @router.post("/import/objects", tags=["objects"], summary="Import objects from CSV (admin): all rows or none",
