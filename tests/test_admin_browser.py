@@ -25,9 +25,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from console.config import Dc09Config, Settings
 from kuzet.runtime import System
-from tests.test_board_browser import CHROMIUM, CHROMIUM_ARGS, send_alarm, watch_errors
+from tests.test_board_browser import send_alarm, watch_errors
 from tests.test_setup_cli import BAD, GOOD
-from tests.util import sia_frame, until
+from tests.util import CHROMIUM_ARGS, chromium, sia_frame, until
 
 # The README's screenshots are refreshed on request (KUZET_DOC_SCREENSHOTS=1), so that an ordinary test
 # run leaves the working tree clean; otherwise they go with the other test artifacts.
@@ -53,10 +53,9 @@ async def system() -> AsyncIterator[System]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run ./run.sh test, which installs Debian's chromium")
+    exe = chromium()
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = await p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
