@@ -158,3 +158,11 @@ async def test_import_upload(site: Web) -> None:
     async with site.login("operator") as op:
         r = await op.post("/api/import/objects", content=GOOD.encode(), headers={"content-type": "text/csv"})
         assert r.status_code == 403
+
+
+async def test_a_nul_character_is_bad_input_not_a_server_error(site: Web) -> None:
+    async with site.login("admin") as admin:
+        r = await admin.post("/api/objects", json={"name": "Bank\u0000"})
+        assert r.status_code == 422, r.text
+        r = await admin.get("/api/audit", params={"action": "\u0000"})
+        assert r.status_code in (200, 422), r.text

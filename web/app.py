@@ -218,6 +218,8 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.state.throttle = auth.LoginThrottle()
     app.add_exception_handler(RequestValidationError, errors.invalid_request)
     app.add_exception_handler(edit.EditError, errors.edit_failed)
+    for refused in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+        app.add_exception_handler(refused, errors.text_refused)
 
     for r in routes.PUBLIC + routes.ROUTERS:
         app.include_router(r)

@@ -106,3 +106,12 @@ def problems(items: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     """Import problems ({line, column, code, message, ctx}) with `message` in `lang`."""
     return [{**p, "msg": p["message"], "message": localize(p["code"], p.get("ctx"), lang, p["message"])}
             for p in items]
+
+
+async def text_refused(request: Request, exc: Exception) -> Response:
+    """PostgreSQL refuses a NUL character (or text it cannot encode) in any text value: that is bad
+    input, answered 422 like any other, never a 500."""
+    lang = lang_of(request)
+    error = {"loc": ["body"], "field": "", "type": "value_error", "msg": "text contains a character that cannot be stored",
+             "ctx": {}, "message": localize("value_error", {}, lang)}
+    return JSONResponse({"detail": error["msg"], "errors": [error]}, status_code=422)
