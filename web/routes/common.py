@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from console.user import User
 from web import auth
@@ -29,8 +30,29 @@ def reply(content: Any, status: int = 200) -> KuzetJSON:
 
 
 
+def _refuse_nul(value: Any) -> Any:
+    """PostgreSQL cannot store U+0000 in text or jsonb: refuse it here, naming the field, instead of
+    letting the database fail the request (a 500)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PydanticCustomError("nul_character", "contains a NUL character (\\0), which cannot be stored")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k)
+            _refuse_nul(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _refuse_nul(v)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _refuse_nul(value)
 
 
 

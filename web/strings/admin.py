@@ -132,6 +132,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "import.problem": {"kk": "Қате", "ru": "Ошибка", "en": "Problem"},
 
     # field errors (pydantic error types and the post's own rules); {placeholders} from the error context
+    "err.nul_character": {"kk": "сақталмайтын NUL (\\0) таңбасы бар", "ru": "содержит символ NUL (\\0), его нельзя сохранить",
+                          "en": "contains a NUL character (\\0), which cannot be stored"},
     "err.missing": {"kk": "толтыру міндетті", "ru": "обязательное поле", "en": "is required"},
     "err.required": {"kk": "толтыру міндетті", "ru": "обязательное поле", "en": "is required"},
     "err.string_too_short": {"kk": "кемінде {min_length} таңба", "ru": "не короче {min_length} симв.",
