@@ -206,7 +206,7 @@
     const plates = (g.vehicles || []).map((v) => v.plate + (v.model ? ` (${v.model})` : "")).join(", ");
     const pos = g.position;
     const asg = g.assignment;
-    return el("li", { class: `group gs-${g.state}`, "data-testid": "group-row", "data-group-id": g.id, "data-state": g.state },
+    return el("li", { class: `group g-${g.state}`, "data-testid": "group-row", "data-group-id": g.id, "data-state": g.state },
       el("div", { class: "g-head" },
         el("b", { class: "g-name", "data-testid": "group-name" }, groupLabel(g)),
         el("span", { class: `gstate gs-${g.state}`, "data-testid": "group-state" }, T("groups.state." + g.state))),

@@ -473,7 +473,8 @@
     const draft = S.drafts.get(a.id) || { outcome: "", report: "" };
     const err = S.errors.get(a.id);
     const outcomes = (S.me && S.me.outcomes) || ["real-alarm", "false-alarm", "technical-fault", "test", "owner-cancelled", "other"];
-    const select = el("select", { id: `outcome-${a.id}`, "data-testid": "crew-outcome", required: true },
+    const select = el("select", { id: `outcome-${a.id}`, "data-testid": "crew-outcome", required: true,
+                                  onchange: () => { const e = S.errors.get(a.id); if (e && e.field === "outcome") { S.errors.delete(a.id); const p = select.parentNode.querySelector("[data-testid=crew-outcome-error]"); if (p) p.remove(); } } },
       el("option", { value: "" }, "—"), outcomes.map((o) => el("option", { value: o }, T("outcome." + o))));
     select.value = draft.outcome || "";
     const report = el("textarea", { id: `report-${a.id}`, "data-testid": "crew-report", rows: 3, maxlength: 2000, placeholder: T("crew.report.placeholder") });

@@ -258,7 +258,7 @@
 
   function openForm(item) {
     const spec = KINDS[A.kind];
-    const isNew = !item || item.id === undefined;
+    const isNew = !spec.single && (!item || item.id === undefined);
     A.editing = item || {};
     const fields = spec.fields().filter((f) => !(isNew && f.editOnly));
     const form = $("form");

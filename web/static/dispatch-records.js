@@ -109,8 +109,8 @@
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": T("records.chart"), class: "rchart" });
     // legend
     series.forEach(([, color, name], i) => {
-      root.append(svg("rect", { x: label + i * 110, y: 6, width: 12, height: 12, fill: color, rx: 2 }));
-      root.append(svg("text", { x: label + i * 110 + 18, y: 16, class: "lg" }, `${T("records.to_arrive")} ${name}`));
+      root.append(svg("rect", { x: label + i * 70, y: 6, width: 12, height: 12, fill: color, rx: 2 }));
+      root.append(svg("text", { x: label + i * 70 + 18, y: 16, class: "lg" }, name));
     });
     // grid, minutes
     const step = maxSec > 3600 ? 900 : maxSec > 1200 ? 300 : maxSec > 300 ? 120 : 60;
