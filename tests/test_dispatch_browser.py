@@ -182,8 +182,11 @@ async def test_operator_dispatches_and_the_crew_answers_on_its_phone(post: Post,
     await row.get_by_test_id("ack-button").click()
     await expect(row).to_have_attribute("data-state", "acknowledged")
 
-    # send the suggested group: the nearest available one, with distance and ETA
+    # a note for the crew, then send the suggested group: the nearest available one, with distance and ETA
     card = board.get_by_test_id("object-card")
+    await card.get_by_test_id("note-input").fill("Ключи у охранника на входе")
+    await card.get_by_test_id("note-button").click()
+    await expect(card.get_by_test_id("card-history")).to_contain_text("Ключи у охранника")
     await card.get_by_test_id("dispatch-open").click()
     suggested = card.get_by_test_id("dispatch-suggested")
     await expect(suggested).to_have_attribute("data-group-id", str(g1))
@@ -209,6 +212,7 @@ async def test_operator_dispatches_and_the_crew_answers_on_its_phone(post: Post,
     await expect(job.get_by_test_id("crew-zones")).to_contain_text("ИК-датчик холл")
     assert await job.get_by_test_id("crew-call").first.get_attribute("href") == "tel:+77015551234"
     await expect(job.get_by_test_id("crew-instructions")).to_contain_text("ГБР немедленно")
+    await expect(job.get_by_test_id("crew-operator-note")).to_contain_text("Ключи у охранника на входе")
 
     # the crew moves through its steps while its position moves on the operator's panel
     steps = [("accepted", "Принять", "Приняла"), ("en-route", "Выехали", "В пути"),
@@ -388,7 +392,7 @@ async def test_response_records_per_group(post: Post, browser: Browser) -> None:
 async def test_admin_sets_up_a_group_with_errors_shown_at_the_field(post: Post, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="ru-RU")
     page = await context.new_page()
-    errors = [e for e in watch_errors(page)]
+    errors = watch_errors(page)
     await login(page, post.url, "admin", "/board")
     await page.get_by_test_id("dispatch-admin-link").click()
     await page.wait_for_url(post.url + "/dispatch/admin")
@@ -441,7 +445,7 @@ async def test_admin_sets_up_a_group_with_errors_shown_at_the_field(post: Post, 
     await page.get_by_test_id(f"field-staff_ids-{staff_id}").check()
     await page.get_by_test_id("form-save").click()
     await expect(page.get_by_test_id("error-ends_at")).to_be_visible()
-    await page.get_by_test_id("field-ends_at").fill(now_local.replace("T", "T") [:11] + "23:59")
+    await page.get_by_test_id("field-ends_at").fill(now_local[:11] + "23:59")
     await page.get_by_test_id("form-save").click()
     shift_row = page.get_by_test_id("dadmin-row").filter(has_text="ГБР-3 Алматы")
     await expect(shift_row).to_have_count(1)
@@ -465,9 +469,10 @@ async def test_admin_sets_up_a_group_with_errors_shown_at_the_field(post: Post, 
     await expect(page.get_by_test_id("error-accept_timeout")).to_be_visible()
     await page.get_by_test_id("field-accept_timeout").fill("90")
     await page.get_by_test_id("form-save").click()
-    await expect(page.get_by_test_id("toast")).to_be_visible()
-    assert await post.q("SELECT accept_timeout FROM dispatch_settings") == 90
+    await until(lambda: post.q("SELECT accept_timeout = 90 FROM dispatch_settings"), "the new setting")
+    await expect(page.get_by_test_id("field-accept_timeout")).to_have_value("90")
     await page.get_by_test_id("tab-groups").click()
     await page.screenshot(path=str(ARTIFACTS / "dispatch-admin.png"))
-    assert not errors, errors
+    # the refused saves above log their 4xx answers; anything else (a script error) fails the test
+    assert not [e for e in errors if not e.startswith("Failed to load resource")], errors
     await context.close()

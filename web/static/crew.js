@@ -201,12 +201,8 @@
     };
   }
 
-  function notesOf(a) {
-    const out = [];
-    for (const n of [a.instructions, a.note, a.operator_note]) if (n) out.push(n);
-    for (const n of a.notes || []) out.push(typeof n === "string" ? n : n.note || n.text || "");
-    return out.filter(Boolean);
-  }
+  // the operators' notes on the alarm: what they want the crew to know
+  const notesOf = (a) => (a.notes || []).filter((n) => n && n.note);
 
   // ---------- the queue of steps waiting to be sent ----------
 
@@ -415,10 +411,13 @@
     if (nav.length) parts.push(el("div", { class: "navs" }, nav));
 
     const notes = notesOf(a);
-    if (notes.length || o.instructions) {
+    if (notes.length) {
       parts.push(el("h2", {}, T("crew.instructions")));
-      for (const n of notes) parts.push(el("div", { class: "note op", "data-testid": "crew-operator-note" }, n));
-      if (o.instructions) parts.push(el("div", { class: "note", "data-testid": "crew-instructions" }, o.instructions));
+      for (const n of notes) parts.push(el("div", { class: "note op", "data-testid": "crew-operator-note" }, timeNode(n.at), " ", n.note));
+    }
+    if (o.instructions) {
+      parts.push(el("h2", {}, T("crew.object_instructions")));
+      parts.push(el("div", { class: "note", "data-testid": "crew-instructions" }, o.instructions));
     }
     if (o.zones.length || al.zone) {
       parts.push(el("h2", {}, T("card.zones")));
@@ -643,12 +642,25 @@
     if (S.ws && S.ws.readyState === WebSocket.OPEN && Date.now() - S.lastMessage > SILENCE_LIMIT) S.ws.close();
     if (S.geo.fix) maybeSendPosition();
     if (S.queue.length && !S.flushing && S.connState === "online" && Math.floor(Date.now() / 1000) % 5 === 0) flush();
+    if (S.connState === "online" && Math.floor(Date.now() / 1000) % 30 === 0) refreshCurrent();
     const now = Date.now();
     for (const [id, since] of S.ringing) {
       const a = S.assignments.get(id);
       if (!a || shownStatus(a) !== "new" || now - since > RING_FOR) S.ringing.delete(id);
     }
     if (S.ringing.size && Math.floor(now / 1000) % Math.round(RING_EVERY / 1000) === 0) alertOnce();
+  }
+
+  // The socket tells of every change of the assignment itself; an operator's note added later is
+  // picked up here, every 30 s while there is work.
+  async function refreshCurrent() {
+    if (![...S.assignments.values()].some((a) => !ENDED.has(a.status))) return;
+    try {
+      const r = await api("/api/crew/assignment");
+      if (r.group) S.group = r.group;
+      if (r.assignment) applyAssignment(r.assignment, true);
+      render();
+    } catch (_e) { /* the socket's next snapshot will tell */ }
   }
 
   function goneOffline() {

@@ -14,6 +14,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "crew.navigate": {"kk": "Маршрут", "ru": "Маршрут", "en": "Navigate"},
     "crew.map": {"kk": "Карта", "ru": "Карта", "en": "Map"},
     "crew.instructions": {"kk": "Оператор нұсқаулары", "ru": "Указания оператора", "en": "Operator's instructions"},
+    "crew.object_instructions": {"kk": "Объект бойынша нұсқаулық", "ru": "Инструкция по объекту",
+                                 "en": "Instructions for this object"},
     "crew.keyholders": {"kk": "Кілт ұстаушылар (қоңырау)", "ru": "Ответственные лица (звонок)",
                         "en": "Keyholders (call)"},
     "crew.zone.alarm": {"kk": "дабыл", "ru": "тревога", "en": "alarm"},
