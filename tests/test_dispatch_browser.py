@@ -201,6 +201,7 @@ async def test_operator_dispatches_and_the_crew_answers_on_its_phone(post: Post,
     assignment_id = int(await asg.get_attribute("data-assignment-id") or 0)
     await expect(group_row(board, g1).get_by_test_id("group-state")).to_have_text("Направлена")
     await expect(group_row(board, g1).get_by_test_id("group-assignment")).to_contain_text("Самал")
+    await expect(group_row(board, g2).get_by_test_id("group-state")).to_have_text("Свободна")
 
     # the phone gets it live: the object, its address, navigation, zones, keyholders, instructions
     job = crew.get_by_test_id("crew-assignment")
