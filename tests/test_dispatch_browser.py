@@ -278,8 +278,10 @@ async def test_the_phone_survives_a_dropped_connection(post: Post, browser: Brow
     await until(lambda: post.q("SELECT count(*) FROM alarms WHERE account = $1 AND state <> 'closed'", OBJECT2[0]),
                 "the alarm on the pharmacy")
     alarm_id = await post.q("SELECT id FROM alarms WHERE account = $1 AND state <> 'closed'", OBJECT2[0])
-    desk = await browser.new_context()
-    await login(await desk.new_page(), post.url, "operator", "/board")
+    desk = await browser.new_context(viewport={"width": 1600, "height": 900}, locale="ru-RU")
+    board = await desk.new_page()
+    await login(board, post.url, "operator", "/board")
+    await post.q("UPDATE dispatch_settings SET accept_timeout = 2")  # the crew is late to accept at once
     r = await desk.request.post(f"{post.url}/api/alarms/{alarm_id}/dispatch", data={"group_id": g2},
                                 headers={"origin": post.url})
     assert r.status == 201, await r.text()
@@ -291,6 +293,14 @@ async def test_the_phone_survives_a_dropped_connection(post: Post, browser: Brow
         n: int = await post.q("SELECT count(*) FROM assignment_events WHERE assignment_id = $1 AND kind = $2",
                               assignment_id, kind)
         return n
+
+    # not accepted in time: the operator is alerted on the board, in the panel and in the alarm's card
+    alert = board.locator(f'[data-testid="dispatch-alert"][data-alarm-id="{alarm_id}"]')
+    await expect(alert).to_have_attribute("data-kind", "accept-overdue", timeout=30_000)
+    await expect(alert).to_contain_text("ГБР-2 Алматы")
+    await alert.get_by_test_id("dispatch-alert-open").click()
+    await expect(board.get_by_test_id("card-dispatch-alert")).to_contain_text("не приняла задание вовремя")
+    await post.q("UPDATE dispatch_settings SET accept_timeout = 120")
 
     # the connection drops; the crew accepts anyway: the step waits on the phone, shown as not sent
     await ctx.set_offline(True)
