@@ -23,8 +23,7 @@ from console.config import Dc09Config, Settings
 from dispatch import group, shift, staff
 from kuzet import demo
 from kuzet.runtime import System
-from tests.test_board_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.util import send_frame, sia_frame
+from tests.util import CHROMIUM_ARGS, chromium, send_frame, sia_frame
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 ADMIN = Actor(None, "screenshots")
@@ -76,7 +75,7 @@ async def main() -> None:
             await send_frame(port, sia_frame(acc, seq, code, zone))
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
             desk = await browser.new_context(viewport={"width": 1600, "height": 900}, locale="ru-RU")
             board = await desk.new_page()
             await login(board, url, "operator", creds["operator"])

@@ -6,7 +6,7 @@ alarm's timeline shows every step and the alarm closes with the crew's outcome. 
 loses its connection queues a step and sends it once when back, and a step whose answer was lost
 on the way is sent again with the same request id and recorded once.
 
-Never skipped: without /usr/bin/chromium the tests fail and say how to get it.
+Never skipped: without a Chromium the tests fail and say how to get one (tests.util.chromium).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from console.alarm import Actor
 from console.config import Dc09Config, Settings
 from dispatch import group, shift, staff, vehicle
 from kuzet.runtime import System
-from tests.test_board_browser import CHROMIUM, CHROMIUM_ARGS, send_alarm, watch_errors
-from tests.util import sia_frame, until
+from tests.test_board_browser import send_alarm, watch_errors
+from tests.util import CHROMIUM_ARGS, chromium, sia_frame, until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "dispatch-browser-pass-1"
@@ -112,11 +112,9 @@ async def post() -> AsyncIterator[Post]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run the README's test command (./run.sh test), which installs "
-                    "Debian's chromium for the browser tests. Browser tests are never skipped.")
+    exe = chromium()
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -181,9 +179,13 @@ async def test_operator_dispatches_and_the_crew_answers_on_its_phone(post: Post,
     await row.click()
     await row.get_by_test_id("ack-button").click()
     await expect(row).to_have_attribute("data-state", "acknowledged")
+    card = board.get_by_test_id("object-card")
+    # the object's instructions are the operator's checklist: done, so the crew's finish may close the alarm
+    for item in await card.get_by_test_id("checklist-item").all():
+        await item.check()
+    await expect(card.get_by_test_id("checklist-progress")).to_have_text("1/1")
 
     # a note for the crew, then send the suggested group: the nearest available one, with distance and ETA
-    card = board.get_by_test_id("object-card")
     await card.get_by_test_id("note-input").fill("Ключи у охранника на входе")
     await card.get_by_test_id("note-button").click()
     await expect(card.get_by_test_id("card-history")).to_contain_text("Ключи у охранника")
