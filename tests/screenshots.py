@@ -109,6 +109,7 @@ async def main() -> None:
             pos = board.locator(f'[data-testid="group-row"][data-group-id="{groups["crew1"]}"] [data-testid="group-position"]')
             await expect(pos).to_have_attribute("data-lat", str(ON_THE_WAY[0]), timeout=15000)
             await board.wait_for_timeout(1500)  # let the position's age tick a little
+            await card.get_by_test_id("dispatch-section").scroll_into_view_if_needed()
 
             OUT.mkdir(parents=True, exist_ok=True)
             await board.screenshot(path=str(OUT / "board-groups.png"))

@@ -130,6 +130,7 @@
         const before = D.groups.get(g.id);
         D.groups.set(g.id, g);
         renderPanel();
+        if ((before && before.assignment) || g.assignment) refreshRows();
         if (D.chooser) loadSuggestions(D.chooser.alarmId);
         // the selected alarm's card shows this group's steps: fetch them again
         const sel = B.selected();
@@ -203,16 +204,16 @@
 
   function groupRow(g) {
     const crew = (g.crew || []).map((c) => c.full_name).join(", ");
-    const plates = (g.vehicles || []).map((v) => v.plate + (v.model ? ` (${v.model})` : "")).join(", ");
+    const plates = (g.vehicles || []).map((v) => v.plate).join(", ");
     const pos = g.position;
     const asg = g.assignment;
     return el("li", { class: `group g-${g.state}`, "data-testid": "group-row", "data-group-id": g.id, "data-state": g.state },
       el("div", { class: "g-head" },
         el("b", { class: "g-name", "data-testid": "group-name" }, groupLabel(g)),
         el("span", { class: `gstate gs-${g.state}`, "data-testid": "group-state" }, T("groups.state." + g.state))),
-      el("div", { class: "g-line muted" },
-        el("span", { "data-testid": "group-crew" }, crew || T("groups.no_crew")), " · ",
-        el("span", { class: plates ? "mono" : "warn", "data-testid": "group-vehicle" }, plates || T("groups.no_vehicle"))),
+      el("div", { class: "g-line muted", title: [plates, crew].filter(Boolean).join(" · ") },
+        el("span", { class: plates ? "mono" : "warn", "data-testid": "group-vehicle" }, plates || T("groups.no_vehicle")), " · ",
+        el("span", { "data-testid": "group-crew" }, crew || T("groups.no_crew"))),
       el("div", { class: "g-line" },
         pos ? [el("span", { class: "mono", "data-testid": "group-position", "data-lat": pos.lat, "data-lon": pos.lon },
                   `${Number(pos.lat).toFixed(5)}, ${Number(pos.lon).toFixed(5)}`), " ",
@@ -259,6 +260,7 @@
     parts.push(groups.length
       ? el("ul", { class: "groups", "data-testid": "group-list" }, groups.map(groupRow))
       : el("p", { class: "empty" }, T("groups.none")));
+    parts.push(panelLinks());
     D.panel.body.replaceChildren(...parts);
   }
 
@@ -268,6 +270,24 @@
       n.textContent = age(n.dataset.at);
       n.className = `age ${ageClass(n.dataset.at)}`;
     }
+  }
+
+  // ---------- the alarm's row: which group answers it, and how far it got ----------
+
+  function alarmRow(alarm, tr) {
+    const answering = [...D.groups.values()].filter((g) => g.assignment && g.assignment.alarm_id === alarm.id);
+    if (!answering.length) return;
+    const cell = tr.querySelector("td.state-cell") || tr.lastElementChild;
+    for (const g of answering) {
+      cell.append(el("span", { class: `row-group as-${g.assignment.status}`, "data-testid": "alarm-row-group", title: groupLabel(g) },
+        (g.call_sign || g.name) + " · " + statusLabel(g.assignment.status)));
+    }
+  }
+
+  let rowsTimer = null;
+  function refreshRows() { // group changes do not change the alarm: redraw its row anyway (at most 4 times a second)
+    if (rowsTimer) return;
+    rowsTimer = setTimeout(() => { rowsTimer = null; B.refresh(); }, 250);
   }
 
   // ---------- the alarm card: its groups, send, add, recall ----------
@@ -421,17 +441,12 @@
 
   // ---------- header links: admin page, records ----------
 
-  function headerLinks(me) {
-    const logout = document.getElementById("logout");
-    if (!logout || document.getElementById("dispatch-links")) return;
-    const links = el("nav", { class: "dispatch-links", id: "dispatch-links" });
-    if (["admin", "operator", "auditor"].includes(me.role)) {
-      links.append(el("a", { href: "/dispatch/records", "data-testid": "records-link", "data-i18n": "records.link" }, T("records.link")));
-    }
-    if (me.can_admin) {
-      links.append(el("a", { href: "/dispatch/admin", "data-testid": "dispatch-admin-link", "data-i18n": "dadmin.link" }, T("dadmin.link")));
-    }
-    logout.before(links);
+  // links to the records and (for admins) the groups' admin page, at the foot of the panel
+  function panelLinks() {
+    const links = el("nav", { class: "dispatch-links" },
+      el("a", { href: "/dispatch/records", "data-testid": "records-link" }, T("records.link")));
+    if (D.me && D.me.can_admin) links.append(el("a", { href: "/dispatch/admin", "data-testid": "dispatch-admin-link" }, T("dadmin.link")));
+    return links;
   }
 
   // ---------- wiring ----------
@@ -439,7 +454,6 @@
   B.on("ready", (me) => {
     D.me = me;
     D.panel = B.panel({ id: "groups-panel", title: "groups.heading", testid: "group-panel" });
-    headerLinks(me);
     renderPanel();
     loadGroups();
     setInterval(tickAges, 1000);
@@ -447,6 +461,7 @@
   });
   B.on("message", onMessage);
   B.on("alarm-card", alarmCard);
+  B.on("alarm-row", alarmRow);
   B.on("select", (a) => {
     if (D.chooser && (!a || D.chooser.alarmId !== a.id)) D.chooser = null;
     D.recall = null;
