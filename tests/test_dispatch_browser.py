@@ -445,7 +445,8 @@ async def test_admin_sets_up_a_group_with_errors_shown_at_the_field(post: Post, 
     await expect(page.get_by_test_id("dadmin-row").filter(has_text="Асқар Бекұлы")).to_have_count(1)
     staff_id = await post.q("SELECT id FROM staff WHERE full_name = 'Асқар Бекұлы'")
 
-    # a shift without a vehicle: ends before it starts is named at "ends"; then saved, and the
+    # a shift without a vehicle: ends before it starts is named at "ends"; a guard with no personnel
+    # record in compliance may not serve (said at the crew field); without them it is saved, and the
     # board warns that the group is on duty without a vehicle
     await page.get_by_test_id("tab-shifts").click()
     await page.get_by_test_id("new-item").click()
@@ -459,6 +460,10 @@ async def test_admin_sets_up_a_group_with_errors_shown_at_the_field(post: Post, 
     await page.get_by_test_id("form-save").click()
     await expect(page.get_by_test_id("error-ends_at")).to_be_visible()
     await page.get_by_test_id("field-ends_at").fill(now_local[:11] + "23:59")
+    await page.get_by_test_id("form-save").click()
+    await expect(page.get_by_test_id("error-staff_ids")).to_contain_text("not eligible")
+    await expect(page.get_by_test_id("error-staff_ids")).to_contain_text("Асқар Бекұлы")
+    await page.get_by_test_id(f"field-staff_ids-{staff_id}").uncheck()
     await page.get_by_test_id("form-save").click()
     shift_row = page.get_by_test_id("dadmin-row").filter(has_text="ГБР-3 Алматы")
     await expect(shift_row).to_have_count(1)

@@ -328,6 +328,10 @@
       const m = /^([a-z_]+): (.+)$/.exec(e.message || "");
       if (m && names.has(m[1])) shown = showFieldError(m[1], m[2]);
     }
+    if (!shown && names.has("staff_ids") && /\(staff \d+\)/.test(e.message || "")) {
+      shown = showFieldError("staff_ids", e.message); // a staff member who may not serve (or is on another shift)
+      if (shown) return;
+    }
     if (!shown || (e.status !== 422)) {
       const box = $("form-error");
       box.textContent = (e.status === 409 ? T("dadmin.conflict") : T("action.failed")) + ": " + e.message;
