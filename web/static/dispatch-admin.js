@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
 
   const ROUTES = {
-    groups: "/api/groups", vehicles: "/api/vehicles", staff: "/api/staff", shifts: "/api/duty-shifts",
+    groups: "/api/groups", vehicles: "/api/vehicles", staff: "/api/staff", shifts: "/api/shifts",
     settings: "/api/dispatch/settings", users: "/api/users",
   };
 
