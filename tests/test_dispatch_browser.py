@@ -283,6 +283,8 @@ async def test_the_phone_survives_a_dropped_connection(post: Post, browser: Brow
     desk = await browser.new_context(viewport={"width": 1600, "height": 900}, locale="ru-RU")
     board = await desk.new_page()
     await login(board, post.url, "operator", "/board")
+    # the board is live before the alert can fire (an alert is a message, not part of the snapshot)
+    await expect(board.get_by_test_id("connection-indicator")).to_have_attribute("data-state", "online")
     await post.q("UPDATE dispatch_settings SET accept_timeout = 2")  # the crew is late to accept at once
     r = await desk.request.post(f"{post.url}/api/alarms/{alarm_id}/dispatch", data={"group_id": g2},
                                 headers={"origin": post.url})

@@ -374,6 +374,16 @@
     if (list.length) parts.push(el("ul", { class: "asgs", "data-testid": "alarm-assignments" }, list.map((a) => assignmentBlock(alarm, a))));
     else parts.push(el("p", { class: "muted", "data-testid": "no-assignments" }, T("dispatch.no_groups_sent")));
     const alerts = D.alerts.filter((al) => al.alarm_id === alarm.id);
+    // an alert raised while this board was not connected is still on the assignment
+    for (const a of list) {
+      const late = [["accept-overdue", a.accept_alerted_at && a.status === "new"],
+                    ["arrive-overdue", a.arrive_alerted_at && ["new", "accepted", "en-route"].includes(a.status)]];
+      for (const [kind, on] of late) {
+        if (on && !alerts.some((al) => al.kind === kind && al.assignment_id === a.id)) {
+          alerts.push({ kind, alarm_id: alarm.id, assignment_id: a.id, group_id: a.group_id, group: a.group_name });
+        }
+      }
+    }
     for (const al of alerts) parts.push(el("p", { class: "dalert-inline", "data-testid": "card-dispatch-alert" }, "⏰ " + alertText(al)));
     if (D.error && D.error.alarmId === alarm.id) {
       parts.push(el("p", { class: "error" + (D.error.conflict ? " conflict" : ""), "data-testid": "dispatch-error", role: "alert" }, D.error.text));
