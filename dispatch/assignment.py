@@ -271,8 +271,9 @@ async def crew_card(conn: asyncpg.Connection | asyncpg.Pool, assignment_id: int)
                              " ORDER BY e.id", a["alarm_id"])
     nav = None
     if a["lat"] is not None and a["lon"] is not None:
-        nav = {"geo": f"geo:{a['lat']},{a['lon']}?q={a['lat']},{a['lon']}",
-               "osm": f"https://www.openstreetmap.org/?mlat={a['lat']}&mlon={a['lon']}#map=17/{a['lat']}/{a['lon']}"}
+        # geo: opens the phone's own navigation app; no outside map site unless one is configured
+        # ([web] map_url, which the page applies)
+        nav = {"geo": f"geo:{a['lat']},{a['lon']}?q={a['lat']},{a['lon']}"}
     card = None
     if obj is not None:
         card = {"id": obj["id"], "name": obj["name"], "address": obj["address"], "lat": obj["latitude"],

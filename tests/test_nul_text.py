@@ -27,3 +27,12 @@ async def test_a_nul_in_a_query_is_a_422_not_a_500(web: Web) -> None:  # noqa: F
         r = await c.get("/api/alarms", params={"operator": "op\u0000", "from": "2026-01-01T00:00:00Z"})
         assert r.status_code == 422, r.text
         assert r.json()["errors"][0]["type"] == "value_error"  # the database refused it (web.errors.text_refused)
+
+
+async def test_an_id_beyond_the_database_range_is_a_422_naming_it(web: Web) -> None:  # noqa: F811
+    """The fuzzer's case: a group id past int64 reached the database as a 500."""
+    async with web.login("admin") as c:
+        r = await c.post("/api/shifts", json={"group_id": 183501700978138316800, "starts_at": "2026-07-03T05:09:49Z",
+                                              "ends_at": "2026-07-04T05:09:49Z"})
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["group_id"]

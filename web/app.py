@@ -220,6 +220,7 @@ def create_app(pool: asyncpg.Pool, dsn: str, *, health: Health | None = None,
     app.add_exception_handler(edit.EditError, errors.edit_failed)
     for refused in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
         app.add_exception_handler(refused, errors.text_refused)
+    app.add_exception_handler(asyncpg.DataError, errors.data_refused)  # the most specific handler wins
 
     for r in routes.PUBLIC + routes.ROUTERS:
         app.include_router(r)

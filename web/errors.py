@@ -115,3 +115,13 @@ async def text_refused(request: Request, exc: Exception) -> Response:
     error = {"loc": ["body"], "field": "", "type": "value_error", "msg": "text contains a character that cannot be stored",
              "ctx": {}, "message": localize("value_error", {}, lang)}
     return JSONResponse({"detail": error["msg"], "errors": [error]}, status_code=422)
+
+
+async def data_refused(request: Request, exc: Exception) -> Response:
+    """Any other value the database refuses as data (a number out of range, a date it cannot hold)
+    that no request model caught: the caller's input, so 422 naming the problem, never a 500."""
+    lang = lang_of(request)
+    msg = str(exc).split("\n")[0][:300] or "a value cannot be stored"
+    error = {"loc": ["body"], "field": "", "type": "value_error", "msg": msg, "ctx": {},
+             "message": localize("value_error", {}, lang)}
+    return JSONResponse({"detail": f"invalid value: {msg}", "errors": [error]}, status_code=422)

@@ -98,7 +98,7 @@ class VehicleIn(_Body):
     model: str = Field("", max_length=100)
     registration_certificate: str = Field("", max_length=50, description="state registration certificate number")
     ownership: Literal["owned", "leased"] = "owned"
-    group_id: int | None = Field(None, ge=1)
+    group_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
 
 class VehiclePatch(_Body):
@@ -106,41 +106,41 @@ class VehiclePatch(_Body):
     model: str | None = Field(None, max_length=100)
     registration_certificate: str | None = Field(None, max_length=50)
     ownership: Literal["owned", "leased"] | None = None
-    group_id: int | None = Field(None, ge=1)
+    group_id: int | None = Field(None, ge=1, le=2**63 - 1)
     active: bool | None = None
 
 
 class StaffIn(_Body):
     full_name: str = Field(min_length=1, max_length=200)
     role: Literal["senior", "driver", "guard"] = "guard"
-    group_id: int | None = Field(None, ge=1)
-    user_id: int | None = Field(None, ge=1, description="the crew user account for the phone view")
+    group_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    user_id: int | None = Field(None, ge=1, le=2**63 - 1, description="the crew user account for the phone view")
     phone: str = Field("", max_length=50, pattern=r"^[0-9+()\-\s]*$")
 
 
 class StaffPatch(_Body):
     full_name: str | None = Field(None, min_length=1, max_length=200)
     role: Literal["senior", "driver", "guard"] | None = None
-    group_id: int | None = Field(None, ge=1)
-    user_id: int | None = Field(None, ge=1)
+    group_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    user_id: int | None = Field(None, ge=1, le=2**63 - 1)
     phone: str | None = Field(None, max_length=50, pattern=r"^[0-9+()\-\s]*$")
     active: bool | None = None
 
 
 class ShiftIn(_Body):
-    group_id: int = Field(ge=1)
-    vehicle_id: int | None = Field(None, ge=1)
+    group_id: int = Field(ge=1, le=2**63 - 1)
+    vehicle_id: int | None = Field(None, ge=1, le=2**63 - 1)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    staff_ids: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=20)
+    staff_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list, max_length=20)
     note: str = Field("", max_length=500)
 
 
 class ShiftPatch(_Body):
-    vehicle_id: int | None = Field(None, ge=1)
+    vehicle_id: int | None = Field(None, ge=1, le=2**63 - 1)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
-    staff_ids: list[Annotated[int, Field(ge=1)]] | None = Field(None, max_length=20)
+    staff_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=20)
     note: str | None = Field(None, max_length=500)
 
 
@@ -229,7 +229,7 @@ async def delete_group(request: Request, group_id: Id, me: Admin) -> KuzetJSON:
 
 
 @router.get("/vehicles", tags=["dispatch"], summary="Vehicles")
-async def list_vehicles(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1)] = None,
+async def list_vehicles(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                         all: bool = False) -> KuzetJSON:
     return reply(await vehicle.list_vehicles(_pool(request), group_id=group_id, include_inactive=all))
 
@@ -272,7 +272,7 @@ async def delete_vehicle(request: Request, vehicle_id: Id, me: Admin) -> KuzetJS
 
 
 @router.get("/staff", tags=["dispatch"], summary="Staff of the response groups")
-async def list_staff(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1)] = None,
+async def list_staff(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                      all: bool = False) -> KuzetJSON:
     return reply(await staff.list_staff(_pool(request), group_id=group_id, include_inactive=all))
 
@@ -315,7 +315,7 @@ async def delete_staff(request: Request, staff_id: Id, me: Admin) -> KuzetJSON:
 
 
 @router.get("/shifts", tags=["dispatch"], summary="Duty shifts overlapping [from, to)")
-async def list_shifts(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1)] = None,
+async def list_shifts(request: Request, _u: Reader, group_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                       since: Annotated[dt.datetime | None, Query(alias="from")] = None,
                       until: Annotated[dt.datetime | None, Query(alias="to")] = None,
                       cancelled: bool = False) -> KuzetJSON:
@@ -510,7 +510,7 @@ async def alarm_timeline(request: Request, alarm_id: AlarmId, _u: Reader) -> Kuz
 async def response_records(request: Request, _u: Reader,
                            since: Annotated[dt.datetime | None, Query(alias="from")] = None,
                            until: Annotated[dt.datetime | None, Query(alias="to")] = None,
-                           group_id: Annotated[int | None, Query(ge=1)] = None,
+                           group_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                            format: Literal["json", "csv"] = "json") -> Response:
     since, until = _period(since, until)
     rows = await records.response_stats(_pool(request), since, until, group_id)
@@ -525,7 +525,7 @@ async def response_records(request: Request, _u: Reader,
 async def assignment_records(request: Request, _u: Reader,
                              since: Annotated[dt.datetime | None, Query(alias="from")] = None,
                              until: Annotated[dt.datetime | None, Query(alias="to")] = None,
-                             group_id: Annotated[int | None, Query(ge=1)] = None) -> KuzetJSON:
+                             group_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> KuzetJSON:
     since, until = _period(since, until)
     return reply({"from": since, "to": until,
                   "assignments": await records.assignments_in(_pool(request), since, until, group_id)})
